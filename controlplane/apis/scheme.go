@@ -50,6 +50,7 @@ func NewScheme() *runtime.Scheme {
 		utilruntime.Must(add(s))
 	}
 	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
+	utilruntime.Must(addEventConversions(s))
 	return s
 }
 

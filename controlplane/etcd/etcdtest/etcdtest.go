@@ -15,7 +15,7 @@ func Start(tb testing.TB) *etcd.Embedded {
 	tb.Helper()
 	ports := testenv.FreePorts(tb, 2)
 	e, err := etcd.StartEmbedded(context.Background(), etcd.EmbeddedConfig{
-		Name: "test", DataDir: tb.TempDir(), ClientPort: ports[0], PeerPort: ports[1], LogLevel: "error",
+		Name: "test", DataDir: tb.TempDir(), ClientPort: ports[0], PeerPort: ports[1], LogLevel: "fatal",
 	})
 	if err != nil {
 		tb.Fatalf("start etcd: %v", err)

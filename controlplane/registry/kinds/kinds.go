@@ -1,0 +1,102 @@
+// Package kinds lists every resource skiff serves with its strategy: the
+// per-kind rules (status handling, generations, selectable fields, graceful
+// deletion, address allocation, expiry) on top of the generic REST store.
+package kinds
+
+import (
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"skiff.dev/skiff/controlplane/registry"
+	"skiff.dev/skiff/controlplane/registry/allocator"
+)
+
+// Config carries the cluster settings some kinds need.
+type Config struct {
+	// ServiceIPs and NodePorts allocate services' cluster IPs (from the
+	// service CIDR) and node ports.
+	ServiceIPs *allocator.Range
+	NodePorts  *allocator.Range
+	// EventTTL is how long events live.
+	EventTTL time.Duration
+}
+
+// Resources returns every served resource.
+func Resources(c Config) []*registry.Resource {
+	core, apps := corev1.SchemeGroupVersion, appsv1.SchemeGroupVersion
+	all := []string{"all"}
+	resources := []*registry.Resource{
+		namespaces(),
+		nodes(),
+		pods(),
+		services(c),
+		simple(core, "Endpoints", "endpoints", "endpoints", []string{"ep"}, func() runtime.Object { return &corev1.Endpoints{} }, func() runtime.Object { return &corev1.EndpointsList{} }, true),
+		simple(core, "ConfigMap", "configmaps", "configmap", []string{"cm"}, func() runtime.Object { return &corev1.ConfigMap{} }, func() runtime.Object { return &corev1.ConfigMapList{} }, false),
+		secrets(),
+		simple(core, "ServiceAccount", "serviceaccounts", "serviceaccount", []string{"sa"}, func() runtime.Object { return &corev1.ServiceAccount{} }, func() runtime.Object { return &corev1.ServiceAccountList{} }, false),
+		workload(core, "ReplicationController", "replicationcontrollers", "replicationcontroller", []string{"rc"}, all,
+			func() runtime.Object { return &corev1.ReplicationController{} }, func() runtime.Object { return &corev1.ReplicationControllerList{} }, rcScale, replicasField),
+		withStatus(simple(core, "ResourceQuota", "resourcequotas", "resourcequota", []string{"quota"}, func() runtime.Object { return &corev1.ResourceQuota{} }, func() runtime.Object { return &corev1.ResourceQuotaList{} }, false)),
+		simple(core, "LimitRange", "limitranges", "limitrange", []string{"limits"}, func() runtime.Object { return &corev1.LimitRange{} }, func() runtime.Object { return &corev1.LimitRangeList{} }, false),
+
+		workload(apps, "Deployment", "deployments", "deployment", []string{"deploy"}, all,
+			func() runtime.Object { return &appsv1.Deployment{} }, func() runtime.Object { return &appsv1.DeploymentList{} }, deploymentScale, nil),
+		workload(apps, "ReplicaSet", "replicasets", "replicaset", []string{"rs"}, all,
+			func() runtime.Object { return &appsv1.ReplicaSet{} }, func() runtime.Object { return &appsv1.ReplicaSetList{} }, replicaSetScale, replicasField),
+		workload(apps, "StatefulSet", "statefulsets", "statefulset", []string{"sts"}, all,
+			func() runtime.Object { return &appsv1.StatefulSet{} }, func() runtime.Object { return &appsv1.StatefulSetList{} }, statefulSetScale, nil),
+		workload(apps, "DaemonSet", "daemonsets", "daemonset", []string{"ds"}, all,
+			func() runtime.Object { return &appsv1.DaemonSet{} }, func() runtime.Object { return &appsv1.DaemonSetList{} }, nil, nil),
+		simple(apps, "ControllerRevision", "controllerrevisions", "controllerrevision", nil, func() runtime.Object { return &appsv1.ControllerRevision{} }, func() runtime.Object { return &appsv1.ControllerRevisionList{} }, false),
+
+		workload(batchv1.SchemeGroupVersion, "Job", "jobs", "job", nil, all,
+			func() runtime.Object { return &batchv1.Job{} }, func() runtime.Object { return &batchv1.JobList{} }, nil, jobFields),
+		workload(autoscalingv2.SchemeGroupVersion, "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", []string{"hpa"}, all,
+			func() runtime.Object { return &autoscalingv2.HorizontalPodAutoscaler{} }, func() runtime.Object { return &autoscalingv2.HorizontalPodAutoscalerList{} }, nil, nil),
+		workload(policyv1.SchemeGroupVersion, "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", []string{"pdb"}, nil,
+			func() runtime.Object { return &policyv1.PodDisruptionBudget{} }, func() runtime.Object { return &policyv1.PodDisruptionBudgetList{} }, nil, nil),
+		simple(discoveryv1.SchemeGroupVersion, "EndpointSlice", "endpointslices", "endpointslice", nil, func() runtime.Object { return &discoveryv1.EndpointSlice{} }, func() runtime.Object { return &discoveryv1.EndpointSliceList{} }, false),
+		simple(coordinationv1.SchemeGroupVersion, "Lease", "leases", "lease", nil, func() runtime.Object { return &coordinationv1.Lease{} }, func() runtime.Object { return &coordinationv1.LeaseList{} }, false),
+	}
+	return append(resources, events(c)...)
+}
+
+// simple is a namespaced resource with no rules of its own.
+func simple(gv schema.GroupVersion, kind, plural, singular string, short []string, newFn, newList func() runtime.Object, createOnUpdate bool) *registry.Resource {
+	return &registry.Resource{
+		GroupVersion: gv, Kind: kind, Plural: plural, Singular: singular, Namespaced: true, ShortNames: short,
+		New: newFn, NewList: newList,
+		Strategy: &registry.DefaultStrategy{Namespaced: true, CreateOnUpdate: createOnUpdate},
+	}
+}
+
+// withStatus gives a simple resource a status subresource that the main
+// resource does not write.
+func withStatus(r *registry.Resource) *registry.Resource {
+	s := r.Strategy.(*registry.DefaultStrategy)
+	s.StatusSubresource, s.ResetStatusOnCreate = true, true
+	r.Status = true
+	return r
+}
+
+// workload is a namespaced resource with spec and status: status is reset
+// on create and written only through /status, and spec changes bump the
+// generation controllers observe.
+func workload(gv schema.GroupVersion, kind, plural, singular string, short, categories []string, newFn, newList func() runtime.Object, scale *registry.ScaleAccessor, fields func(runtime.Object) fields.Set) *registry.Resource {
+	st := &registry.DefaultStrategy{Namespaced: true, ResetStatusOnCreate: true, StatusSubresource: true, TrackGeneration: true, Fields: fields}
+	return &registry.Resource{
+		GroupVersion: gv, Kind: kind, Plural: plural, Singular: singular, Namespaced: true,
+		ShortNames: short, Categories: categories, New: newFn, NewList: newList,
+		Strategy: st, Status: true, Scale: scale,
+	}
+}
