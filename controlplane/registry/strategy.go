@@ -89,12 +89,11 @@ type DefaultStrategy struct {
 	TrackGeneration bool
 	// CreateOnUpdate lets a PUT create the object.
 	CreateOnUpdate bool
-	// NameFunc validates metadata.name (default: DNS-1123 subdomain).
-	NameFunc apimachineryvalidation.ValidateNameFunc
 	// Defaulter fills defaults; nil means none.
 	Defaulter func(obj runtime.Object)
-	// Validator, UpdateValidator and StatusValidator add the kind's own
-	// checks to the metadata checks.
+	// Validator, UpdateValidator and StatusValidator check whole objects,
+	// metadata included. Without them only the generic metadata rules
+	// apply.
 	Validator       func(obj runtime.Object) field.ErrorList
 	UpdateValidator func(obj, old runtime.Object) field.ErrorList
 	StatusValidator func(obj, old runtime.Object) field.ErrorList
@@ -158,42 +157,33 @@ func (s *DefaultStrategy) PrepareForStatusUpdate(_ context.Context, obj, old run
 
 // Validate implements Strategy.
 func (s *DefaultStrategy) Validate(_ context.Context, obj runtime.Object) field.ErrorList {
+	if s.Validator != nil {
+		return s.Validator(obj)
+	}
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return field.ErrorList{field.InternalError(field.NewPath("metadata"), err)}
 	}
-	nameFn := s.NameFunc
-	if nameFn == nil {
-		nameFn = apimachineryvalidation.NameIsDNSSubdomain
-	}
-	errs := apimachineryvalidation.ValidateObjectMetaAccessor(m, s.Namespaced, nameFn, field.NewPath("metadata"))
-	if s.Validator != nil {
-		errs = append(errs, s.Validator(obj)...)
-	}
-	return errs
+	return apimachineryvalidation.ValidateObjectMetaAccessor(m, s.Namespaced, apimachineryvalidation.NameIsDNSSubdomain, field.NewPath("metadata"))
 }
 
 // ValidateUpdate implements Strategy.
-func (s *DefaultStrategy) ValidateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
-	errs := s.validateMetaUpdate(obj, old)
+func (s *DefaultStrategy) ValidateUpdate(_ context.Context, obj, old runtime.Object) field.ErrorList {
 	if s.UpdateValidator != nil {
-		errs = append(errs, s.UpdateValidator(obj, old)...)
-	} else {
-		errs = append(errs, s.Validate(ctx, obj)...)
+		return s.UpdateValidator(obj, old)
 	}
-	return errs
+	return validateMetaUpdate(obj, old)
 }
 
 // ValidateStatusUpdate implements Strategy.
 func (s *DefaultStrategy) ValidateStatusUpdate(_ context.Context, obj, old runtime.Object) field.ErrorList {
-	errs := s.validateMetaUpdate(obj, old)
 	if s.StatusValidator != nil {
-		errs = append(errs, s.StatusValidator(obj, old)...)
+		return s.StatusValidator(obj, old)
 	}
-	return errs
+	return validateMetaUpdate(obj, old)
 }
 
-func (s *DefaultStrategy) validateMetaUpdate(obj, old runtime.Object) field.ErrorList {
+func validateMetaUpdate(obj, old runtime.Object) field.ErrorList {
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return field.ErrorList{field.InternalError(field.NewPath("metadata"), err)}

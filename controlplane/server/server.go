@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -309,5 +310,5 @@ func (s *Server) writeKubeconfigs(c *credentials) error {
 // authentication.
 func (s *Server) AdminToken() (string, error) {
 	b, err := os.ReadFile(filepath.Join(s.cfg.DataDir, "tls", "admin.token"))
-	return string(b), err
+	return strings.TrimSpace(string(b)), err
 }

@@ -10,6 +10,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/sync/errgroup"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
@@ -56,14 +57,19 @@ func buildStores(ctx context.Context, g *errgroup.Group, client *clientv3.Client
 		if prefix == "" {
 			prefix = "/registry/" + r.Plural + "/"
 		}
-		storageGV := r.StorageVersion
-		if storageGV.Empty() {
-			storageGV = r.GroupVersion
+		// Objects served in one group version and stored in another (events)
+		// convert through the scheme; the multi-group versioners let the
+		// kind cross groups.
+		var encodeTo, decodeTo runtime.GroupVersioner = r.GroupVersion, r.GroupVersion
+		if !r.StorageVersion.Empty() {
+			gk := r.GroupVersionKind().GroupKind()
+			encodeTo = runtime.NewMultiGroupVersioner(r.StorageVersion, gk)
+			decodeTo = runtime.NewMultiGroupVersioner(r.GroupVersion, r.StorageVersion.WithKind(r.Kind).GroupKind())
 		}
 		resource := r.Plural
 		st, err := storage.New(storage.Config{
 			Client:      client,
-			Codec:       apis.Codecs.CodecForVersions(proto, proto, storageGV, r.GroupVersion),
+			Codec:       apis.Codecs.CodecForVersions(proto, proto, encodeTo, decodeTo),
 			Prefix:      prefix,
 			NewFunc:     r.New,
 			NewListFunc: r.NewList,

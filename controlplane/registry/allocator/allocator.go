@@ -97,6 +97,10 @@ func NewPortRange(client *clientv3.Client, prefix string, base, size int) (*Rang
 }
 
 func newRange(client *clientv3.Client, prefix string, size, static int) *Range {
+	if static > size/2 {
+		// Too small a range to set values aside.
+		static = 0
+	}
 	return &Range{
 		client: client, prefix: prefix, size: size, static: static,
 		taken: make([]bool, size), reserved: map[int]time.Time{}, ready: make(chan struct{}),
@@ -197,20 +201,23 @@ func (r *Range) Next(ctx context.Context) (string, error) {
 			delete(r.reserved, i)
 		}
 	}
-	if i, ok := r.scan(r.static, r.size); ok {
-		r.reserved[i] = now
-		return r.valueOf(i), nil
-	}
-	if i, ok := r.scan(0, r.static); ok {
-		r.reserved[i] = now
-		return r.valueOf(i), nil
+	// Prefer the dynamic band, then the static one; as a last resort take
+	// a value reserved by a pick whose write never came (the claim in the
+	// write's transaction is what guarantees uniqueness).
+	for _, pass := range []struct {
+		lo, hi       int
+		skipReserved bool
+	}{{r.static, r.size, true}, {0, r.static, true}, {0, r.size, false}} {
+		if i, ok := r.scan(pass.lo, pass.hi, pass.skipReserved); ok {
+			r.reserved[i] = now
+			return r.valueOf(i), nil
+		}
 	}
 	return "", ErrFull
 }
 
-// scan looks for a free, unreserved index in [lo, hi), starting at a random
-// offset.
-func (r *Range) scan(lo, hi int) (int, bool) {
+// scan looks for a free index in [lo, hi), starting at a random offset.
+func (r *Range) scan(lo, hi int, skipReserved bool) (int, bool) {
 	n := hi - lo
 	if n <= 0 {
 		return 0, false
@@ -218,7 +225,7 @@ func (r *Range) scan(lo, hi int) (int, bool) {
 	start := rand.IntN(n)
 	for k := range n {
 		i := lo + (start+k)%n
-		if _, res := r.reserved[i]; !r.taken[i] && !res {
+		if _, res := r.reserved[i]; !r.taken[i] && (!res || !skipReserved) {
 			return i, true
 		}
 	}

@@ -30,7 +30,7 @@ func events(c Config) []*registry.Resource {
 		Namespaced: true, ShortNames: []string{"ev"},
 		New:      func() runtime.Object { return &corev1.Event{} },
 		NewList:  func() runtime.Object { return &corev1.EventList{} },
-		Strategy: &eventStrategy{DefaultStrategy: registry.DefaultStrategy{Namespaced: true, Fields: coreEventFields}, ttl: ttl},
+		Strategy: &eventStrategy{DefaultStrategy: rules(registry.DefaultStrategy{Namespaced: true, Fields: coreEventFields}), ttl: ttl},
 	}
 	v1 := &registry.Resource{
 		GroupVersion: eventsv1.SchemeGroupVersion, Kind: "Event", Plural: "events", Singular: "event",
@@ -38,12 +38,12 @@ func events(c Config) []*registry.Resource {
 		StoragePrefix: "/registry/events/", StorageVersion: corev1.SchemeGroupVersion,
 		New:     func() runtime.Object { return &eventsv1.Event{} },
 		NewList: func() runtime.Object { return &eventsv1.EventList{} },
-		Strategy: &eventStrategy{DefaultStrategy: registry.DefaultStrategy{Namespaced: true, Fields: func(obj runtime.Object) fields.Set {
+		Strategy: &eventStrategy{DefaultStrategy: rules(registry.DefaultStrategy{Namespaced: true, Fields: func(obj runtime.Object) fields.Set {
 			var e corev1.Event
 			// Events select by their core/v1 field names in both versions.
 			apis.EventsV1ToCoreEvent(obj.(*eventsv1.Event), &e)
 			return coreEventFields(&e)
-		}}, ttl: ttl},
+		}}), ttl: ttl},
 	}
 	return []*registry.Resource{core, v1}
 }

@@ -4,6 +4,7 @@
 package kinds
 
 import (
+	"context"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -17,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"skiff.dev/skiff/controlplane/apis/defaults"
+	"skiff.dev/skiff/controlplane/apis/validation"
 	"skiff.dev/skiff/controlplane/registry"
 	"skiff.dev/skiff/controlplane/registry/allocator"
 )
@@ -59,8 +62,7 @@ func Resources(c Config) []*registry.Resource {
 			func() runtime.Object { return &appsv1.DaemonSet{} }, func() runtime.Object { return &appsv1.DaemonSetList{} }, nil, nil),
 		simple(apps, "ControllerRevision", "controllerrevisions", "controllerrevision", nil, func() runtime.Object { return &appsv1.ControllerRevision{} }, func() runtime.Object { return &appsv1.ControllerRevisionList{} }, false),
 
-		workload(batchv1.SchemeGroupVersion, "Job", "jobs", "job", nil, all,
-			func() runtime.Object { return &batchv1.Job{} }, func() runtime.Object { return &batchv1.JobList{} }, nil, jobFields),
+		jobs(),
 		workload(autoscalingv2.SchemeGroupVersion, "HorizontalPodAutoscaler", "horizontalpodautoscalers", "horizontalpodautoscaler", []string{"hpa"}, all,
 			func() runtime.Object { return &autoscalingv2.HorizontalPodAutoscaler{} }, func() runtime.Object { return &autoscalingv2.HorizontalPodAutoscalerList{} }, nil, nil),
 		workload(policyv1.SchemeGroupVersion, "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", []string{"pdb"}, nil,
@@ -71,12 +73,21 @@ func Resources(c Config) []*registry.Resource {
 	return append(resources, events(c)...)
 }
 
+// rules gives a strategy Kubernetes' defaulting and validation.
+func rules(s registry.DefaultStrategy) registry.DefaultStrategy {
+	s.Defaulter = defaults.Default
+	s.Validator = validation.ValidateCreate
+	s.UpdateValidator = validation.ValidateUpdate
+	s.StatusValidator = validation.ValidateStatusUpdate
+	return s
+}
+
 // simple is a namespaced resource with no rules of its own.
 func simple(gv schema.GroupVersion, kind, plural, singular string, short []string, newFn, newList func() runtime.Object, createOnUpdate bool) *registry.Resource {
 	return &registry.Resource{
 		GroupVersion: gv, Kind: kind, Plural: plural, Singular: singular, Namespaced: true, ShortNames: short,
 		New: newFn, NewList: newList,
-		Strategy: &registry.DefaultStrategy{Namespaced: true, CreateOnUpdate: createOnUpdate},
+		Strategy: ptr(rules(registry.DefaultStrategy{Namespaced: true, CreateOnUpdate: createOnUpdate})),
 	}
 }
 
@@ -93,10 +104,30 @@ func withStatus(r *registry.Resource) *registry.Resource {
 // on create and written only through /status, and spec changes bump the
 // generation controllers observe.
 func workload(gv schema.GroupVersion, kind, plural, singular string, short, categories []string, newFn, newList func() runtime.Object, scale *registry.ScaleAccessor, fields func(runtime.Object) fields.Set) *registry.Resource {
-	st := &registry.DefaultStrategy{Namespaced: true, ResetStatusOnCreate: true, StatusSubresource: true, TrackGeneration: true, Fields: fields}
+	st := ptr(rules(registry.DefaultStrategy{Namespaced: true, ResetStatusOnCreate: true, StatusSubresource: true, TrackGeneration: true, Fields: fields}))
 	return &registry.Resource{
 		GroupVersion: gv, Kind: kind, Plural: plural, Singular: singular, Namespaced: true,
 		ShortNames: short, Categories: categories, New: newFn, NewList: newList,
 		Strategy: st, Status: true, Scale: scale,
 	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func jobs() *registry.Resource {
+	r := workload(batchv1.SchemeGroupVersion, "Job", "jobs", "job", nil, []string{"all"},
+		func() runtime.Object { return &batchv1.Job{} }, func() runtime.Object { return &batchv1.JobList{} }, nil, jobFields)
+	r.Strategy = &jobStrategy{*r.Strategy.(*registry.DefaultStrategy)}
+	return r
+}
+
+// jobStrategy generates a Job's selector and labels from its uid.
+type jobStrategy struct {
+	registry.DefaultStrategy
+}
+
+// PrepareForCreate implements registry.Strategy.
+func (s *jobStrategy) PrepareForCreate(ctx context.Context, obj runtime.Object) {
+	s.DefaultStrategy.PrepareForCreate(ctx, obj)
+	defaults.GenerateJobSelector(obj.(*batchv1.Job))
 }

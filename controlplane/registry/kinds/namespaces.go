@@ -4,7 +4,6 @@ import (
 	"context"
 
 	corev1 "k8s.io/api/core/v1"
-	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -25,12 +24,12 @@ func namespaces() *registry.Resource {
 		ShortNames: []string{"ns"},
 		New:        func() runtime.Object { return &corev1.Namespace{} },
 		NewList:    func() runtime.Object { return &corev1.NamespaceList{} },
-		Strategy: &namespaceStrategy{registry.DefaultStrategy{
-			StatusSubresource: true, NameFunc: apimachineryvalidation.ValidateNamespaceName,
+		Strategy: &namespaceStrategy{rules(registry.DefaultStrategy{
+			StatusSubresource: true,
 			Fields: func(obj runtime.Object) fields.Set {
 				return fields.Set{"status.phase": string(obj.(*corev1.Namespace).Status.Phase)}
 			},
-		}},
+		})},
 		Status: true,
 		Subresources: map[string]registry.SubresourceInfo{
 			"finalize": {Kind: corev1.SchemeGroupVersion.WithKind("Namespace"), Verbs: []string{"update"}},

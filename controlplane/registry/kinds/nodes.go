@@ -18,12 +18,12 @@ func nodes() *registry.Resource {
 		NewList:    func() runtime.Object { return &corev1.NodeList{} },
 		// Agents register nodes with their status; only /status changes it
 		// afterwards.
-		Strategy: &registry.DefaultStrategy{
+		Strategy: ptr(rules(registry.DefaultStrategy{
 			StatusSubresource: true,
 			Fields: func(obj runtime.Object) fields.Set {
 				return fields.Set{"spec.unschedulable": strconv.FormatBool(obj.(*corev1.Node).Spec.Unschedulable)}
 			},
-		},
+		})),
 		Status: true,
 	}
 }
@@ -34,11 +34,11 @@ func secrets() *registry.Resource {
 		Namespaced: true,
 		New:        func() runtime.Object { return &corev1.Secret{} },
 		NewList:    func() runtime.Object { return &corev1.SecretList{} },
-		Strategy: &registry.DefaultStrategy{
+		Strategy: ptr(rules(registry.DefaultStrategy{
 			Namespaced: true,
 			Fields: func(obj runtime.Object) fields.Set {
 				return fields.Set{"type": string(obj.(*corev1.Secret).Type)}
 			},
-		},
+		})),
 	}
 }

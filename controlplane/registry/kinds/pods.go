@@ -26,9 +26,9 @@ func pods() *registry.Resource {
 		Namespaced: true, ShortNames: []string{"po"}, Categories: []string{"all"},
 		New:     func() runtime.Object { return &corev1.Pod{} },
 		NewList: func() runtime.Object { return &corev1.PodList{} },
-		Strategy: &podStrategy{registry.DefaultStrategy{
+		Strategy: &podStrategy{rules(registry.DefaultStrategy{
 			Namespaced: true, StatusSubresource: true, TrackGeneration: true, Fields: podFields,
-		}},
+		})},
 		Status: true,
 		Subresources: map[string]registry.SubresourceInfo{
 			"binding":  {Kind: corev1.SchemeGroupVersion.WithKind("Binding"), Verbs: []string{"create"}},
@@ -42,6 +42,9 @@ func (s *podStrategy) PrepareForCreate(ctx context.Context, obj runtime.Object) 
 	s.DefaultStrategy.PrepareForCreate(ctx, obj)
 	pod := obj.(*corev1.Pod)
 	pod.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: QOSClass(pod)}
+	if pod.Spec.ServiceAccountName == "" {
+		pod.Spec.ServiceAccountName = "default"
+	}
 }
 
 // GracePeriod implements registry.GracefulDeleter: bound, running pods get

@@ -9,10 +9,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"skiff.dev/skiff/controlplane/apis/defaults"
 	"skiff.dev/skiff/controlplane/registry"
 	"skiff.dev/skiff/controlplane/registry/allocator"
 	"skiff.dev/skiff/controlplane/storage"
@@ -35,13 +35,77 @@ func services(c Config) *registry.Resource {
 		New:     func() runtime.Object { return &corev1.Service{} },
 		NewList: func() runtime.Object { return &corev1.ServiceList{} },
 		Strategy: &serviceStrategy{
-			DefaultStrategy: registry.DefaultStrategy{
+			DefaultStrategy: rules(registry.DefaultStrategy{
 				Namespaced: true, ResetStatusOnCreate: true, StatusSubresource: true,
-				NameFunc: apimachineryvalidation.NameIsDNS1035Label,
-			},
+			}),
 			ips: c.ServiceIPs, ports: c.NodePorts,
 		},
 		Status: true,
+	}
+}
+
+// PrepareForCreate keeps clusterIP and clusterIPs in step.
+func (s *serviceStrategy) PrepareForCreate(ctx context.Context, obj runtime.Object) {
+	s.DefaultStrategy.PrepareForCreate(ctx, obj)
+	defaults.NormalizeServiceClusterIPs(nil, obj.(*corev1.Service))
+}
+
+// PrepareForUpdate carries the allocated cluster IP and node ports over to
+// an update that leaves them out (a replace of the original manifest), as
+// Kubernetes does, so that they read as unchanged.
+func (s *serviceStrategy) PrepareForUpdate(ctx context.Context, obj, old runtime.Object) {
+	s.DefaultStrategy.PrepareForUpdate(ctx, obj, old)
+	svc, prev := obj.(*corev1.Service), old.(*corev1.Service)
+	if svc.Spec.Type != corev1.ServiceTypeExternalName && svc.Spec.ClusterIP == "" && len(svc.Spec.ClusterIPs) == 0 {
+		svc.Spec.ClusterIP, svc.Spec.ClusterIPs = prev.Spec.ClusterIP, prev.Spec.ClusterIPs
+		if svc.Spec.IPFamilyPolicy == nil {
+			svc.Spec.IPFamilyPolicy = prev.Spec.IPFamilyPolicy
+		}
+		if len(svc.Spec.IPFamilies) == 0 {
+			svc.Spec.IPFamilies = prev.Spec.IPFamilies
+		}
+	}
+	defaults.NormalizeServiceClusterIPs(prev, svc)
+	if wantsNodePorts(svc) && wantsNodePorts(prev) {
+		held := map[string]int32{}
+		for _, p := range prev.Spec.Ports {
+			held[portKey(p)] = p.NodePort
+		}
+		for i := range svc.Spec.Ports {
+			if p := &svc.Spec.Ports[i]; p.NodePort == 0 {
+				p.NodePort = held[portKey(*p)]
+			}
+		}
+	}
+	if svc.Spec.HealthCheckNodePort == 0 {
+		svc.Spec.HealthCheckNodePort = prev.Spec.HealthCheckNodePort
+	}
+	dropTypeDependentFields(svc, prev)
+}
+
+// dropTypeDependentFields clears, on a change to a type that has no use for
+// them, the fields the old type had and the client left as they were:
+// node ports, the external traffic policy and the health check node port
+// (Kubernetes does the same, so that `type: ClusterIP` alone is a valid
+// change).
+func dropTypeDependentFields(svc, prev *corev1.Service) {
+	if !wantsNodePorts(prev) || wantsNodePorts(svc) {
+		return
+	}
+	old := map[string]int32{}
+	for _, p := range prev.Spec.Ports {
+		old[portKey(p)] = p.NodePort
+	}
+	for i := range svc.Spec.Ports {
+		if p := &svc.Spec.Ports[i]; p.NodePort == old[portKey(*p)] {
+			p.NodePort = 0
+		}
+	}
+	if svc.Spec.ExternalTrafficPolicy == prev.Spec.ExternalTrafficPolicy {
+		svc.Spec.ExternalTrafficPolicy = ""
+	}
+	if svc.Spec.HealthCheckNodePort == prev.Spec.HealthCheckNodePort {
+		svc.Spec.HealthCheckNodePort = 0
 	}
 }
 

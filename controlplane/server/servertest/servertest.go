@@ -5,6 +5,8 @@ package servertest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"testing"
@@ -28,32 +30,58 @@ type Server struct {
 	done   chan error
 }
 
-// Start starts a server; opt may adjust its configuration first.
+// Start starts a server in a temporary directory; opt may adjust its
+// configuration first. The server stops when the test ends.
 func Start(tb testing.TB, opt ...func(*server.Config)) *Server {
 	tb.Helper()
-	ports := testenv.FreePorts(tb, 3)
+	cfg, err := Config(tb.TempDir(), opt...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return StartWith(tb, cfg)
+}
+
+// Config returns the configuration of a test server in dataDir on free
+// ports, adjusted by opt.
+func Config(dataDir string, opt ...func(*server.Config)) (server.Config, error) {
+	ports, err := testenv.FindFreePorts(3)
+	if err != nil {
+		return server.Config{}, err
+	}
 	cfg := server.Config{
-		DataDir:        tb.TempDir(),
+		DataDir:        dataDir,
 		NodeName:       "test-server",
 		BindAddress:    "127.0.0.1",
 		HTTPSPort:      ports[0],
 		EtcdClientPort: ports[1],
 		EtcdPeerPort:   ports[2],
-		EtcdLogLevel:   "error",
+		EtcdLogLevel:   "fatal",
 		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	for _, o := range opt {
 		o(&cfg)
 	}
-	return StartWith(tb, cfg)
+	return cfg, nil
 }
 
-// StartWith starts a server with exactly cfg.
+// StartWith starts a server with exactly cfg and stops it when the test
+// ends.
 func StartWith(tb testing.TB, cfg server.Config) *Server {
 	tb.Helper()
+	s, err := Launch(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// Launch starts a server with cfg and waits until it is ready; the caller
+// stops it. It suits TestMain, which has no testing.TB.
+func Launch(cfg server.Config) (*Server, error) {
 	s, err := server.New(cfg)
 	if err != nil {
-		tb.Fatalf("server config: %v", err)
+		return nil, fmt.Errorf("server config: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := &Server{Server: s, cancel: cancel, done: make(chan error, 1)}
@@ -62,16 +90,15 @@ func StartWith(tb testing.TB, cfg server.Config) *Server {
 	case <-s.Ready():
 	case err := <-ts.done:
 		cancel()
-		tb.Fatalf("server failed to start: %v", err)
+		return nil, fmt.Errorf("server failed to start: %w", err)
 	case <-time.After(60 * time.Second):
 		cancel()
-		tb.Fatal("server not ready after 60s")
+		return nil, errors.New("server not ready after 60s")
 	}
-	tb.Cleanup(ts.Stop)
 	ts.Config = s.AdminConfig()
 	ts.Config.QPS, ts.Config.Burst = 1000, 2000
 	ts.Client = kubernetes.NewForConfigOrDie(ts.Config)
-	return ts
+	return ts, nil
 }
 
 // Stop stops the server and waits for it to finish; it may be called more
