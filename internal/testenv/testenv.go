@@ -5,6 +5,7 @@
 package testenv
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -45,6 +46,15 @@ func RequireCommand(tb testing.TB, name string) string {
 // ago, for components the test starts on their own ports.
 func FreePorts(tb testing.TB, n int) []int {
 	tb.Helper()
+	ports, err := FindFreePorts(n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ports
+}
+
+// FindFreePorts is FreePorts for callers without a testing.TB (TestMain).
+func FindFreePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
 	var ls []net.Listener
 	defer func() {
@@ -55,10 +65,10 @@ func FreePorts(tb testing.TB, n int) []int {
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			tb.Fatalf("find a free port: %v", err)
+			return nil, fmt.Errorf("find a free port: %w", err)
 		}
 		ls = append(ls, l)
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	return ports
+	return ports, nil
 }
