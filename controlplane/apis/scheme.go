@@ -50,6 +50,8 @@ func NewScheme() *runtime.Scheme {
 		utilruntime.Must(add(s))
 	}
 	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
+	// meta.k8s.io/v1: Table, PartialObjectMetadata and the options types.
+	utilruntime.Must(metav1.AddMetaToScheme(s))
 	utilruntime.Must(addEventConversions(s))
 	return s
 }

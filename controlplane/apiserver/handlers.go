@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	"skiff.dev/skiff/controlplane/apis"
+	"skiff.dev/skiff/controlplane/apis/printers"
 	"skiff.dev/skiff/controlplane/auth"
 	"skiff.dev/skiff/controlplane/registry"
 )
@@ -44,9 +45,29 @@ func (q *Request) WriteOptions(r *http.Request, dryRun []string, manager string)
 	return registry.WriteOptions{DryRun: len(dryRun) > 0, FieldManager: managerName(manager, r), User: q.User}
 }
 
-// WriteObject answers with obj.
+// WriteObject answers with obj, as a Table when the client asked for one.
 func (q *Request) WriteObject(w http.ResponseWriter, code int, obj runtime.Object) {
+	if q.Media.table {
+		table, err := printers.ConvertToTable(obj, q.Media.tableOptions)
+		if err != nil {
+			writeError(w, q.Media, tableError(err))
+			return
+		}
+		writeObject(w, q.Media, metav1.SchemeGroupVersion, code, table)
+		return
+	}
 	writeObject(w, q.Media, q.GroupVersion(), code, obj)
+}
+
+// tableError maps a printer error onto the status Kubernetes answers.
+func tableError(err error) error {
+	switch {
+	case errors.Is(err, printers.ErrInvalidIncludeObject):
+		return apierrors.NewBadRequest(err.Error())
+	case errors.Is(err, printers.ErrNoObjectMeta):
+		return apierrors.NewGenericServerResponse(http.StatusNotAcceptable, "", schema.GroupResource{}, "", err.Error(), 0, false)
+	}
+	return apierrors.NewInternalError(err)
 }
 
 // WriteError answers with err as a Status.
@@ -75,7 +96,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *req
 	}
 	info.known = true
 	u, _ := auth.UserFrom(r.Context())
-	mt, err := negotiate(r, false)
+	mt, err := negotiate(r, info.Verb == "get" || info.Verb == "list" || info.Verb == "watch")
 	if err != nil {
 		writeError(w, mediaType{}, err)
 		return

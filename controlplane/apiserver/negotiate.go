@@ -14,13 +14,16 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"skiff.dev/skiff/controlplane/apis"
+	"skiff.dev/skiff/controlplane/apis/printers"
 )
 
 // mediaType is a negotiated response format.
 type mediaType struct {
 	info runtime.SerializerInfo
-	// table is set when the client asked for a meta.k8s.io Table.
-	table bool
+	// table is set when the client asked for a meta.k8s.io Table, printed
+	// with tableOptions.
+	table        bool
+	tableOptions printers.Options
 	// pretty asks for indented output.
 	pretty bool
 }
@@ -46,8 +49,15 @@ func negotiate(r *http.Request, allowTable bool) (mediaType, error) {
 			continue
 		}
 		if as := clause.Params["as"]; as != "" {
-			if as == "Table" && allowTable && clause.Params["g"] == "meta.k8s.io" && (clause.Params["v"] == "v1" || clause.Params["v"] == "v1beta1") {
-				return mediaType{info: info, table: true, pretty: pretty}, nil
+			// Tables are served as JSON (their rows hold Go objects).
+			if as == "Table" && allowTable && clause.Params["g"] == "meta.k8s.io" && (clause.Params["v"] == "v1" || clause.Params["v"] == "v1beta1") &&
+				info.MediaType != runtime.ContentTypeProtobuf {
+				var opts metav1.TableOptions
+				if err := parameterCodec.DecodeParameters(r.URL.Query(), metav1.SchemeGroupVersion, &opts); err != nil {
+					return mediaType{}, apierrors.NewBadRequest(err.Error())
+				}
+				return mediaType{info: info, table: true, pretty: pretty,
+					tableOptions: printers.Options{NoHeaders: opts.NoHeaders, IncludeObject: opts.IncludeObject}}, nil
 			}
 			continue
 		}

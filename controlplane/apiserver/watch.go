@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 
 	"skiff.dev/skiff/controlplane/apis"
+	"skiff.dev/skiff/controlplane/apis/printers"
 )
 
 // watch streams events as chunked, framed metav1.WatchEvents until the
@@ -61,6 +62,12 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, q *Request) {
 
 	gv := q.GroupVersion()
 	embedded := apis.Codecs.EncoderForVersion(q.Media.info.Serializer, gv)
+	var tables *printers.WatchConverter
+	if q.Media.table {
+		// kubectl get -w: each event carries a Table of one row.
+		tables = printers.NewWatchConverter(q.Media.tableOptions)
+		embedded = apis.Codecs.EncoderForVersion(q.Media.info.Serializer, metav1.SchemeGroupVersion)
+	}
 	framer := stream.Framer.NewFrameWriter(w)
 	outer := streaming.NewEncoder(framer, apis.Codecs.EncoderForVersion(stream.Serializer, gv))
 
@@ -85,8 +92,16 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, q *Request) {
 			if !ok {
 				return
 			}
+			obj := ev.Object
+			if tables != nil {
+				if t, err := tables.Convert(obj); err == nil {
+					obj = t
+				} else {
+					s.cfg.Logger.Warn("watch event as table", "resource", q.Info.Resource, "err", err)
+				}
+			}
 			buf.Reset()
-			if err := embedded.Encode(ev.Object, &buf); err != nil {
+			if err := embedded.Encode(obj, &buf); err != nil {
 				s.cfg.Logger.Error("encode watch event", "resource", q.Info.Resource, "err", err)
 				return
 			}
