@@ -1,0 +1,339 @@
+// Package dataplane is skiff's service dataplane: ClusterIP load balancing
+// at the socket (cgroup connect/sendmsg/recvmsg/getpeername programs) and
+// NodePort load balancing per packet (tc programs on the node devices),
+// programmed from Services, EndpointSlices and Nodes, with kube-proxy's
+// iptables rule shape as the reference mode and the fallback.
+//
+// New loads and attaches (or takes over pinned state); Start follows the
+// cluster through the apiserver until its context ends. A benchmark or a
+// test that has no apiserver programs services directly with Replace,
+// Upsert and Delete. Only this package tree loads BPF.
+//
+// The pieces: model (desired state), lb (BPF programs, maps and the
+// incremental sync engine), proxy (informers -> model), iptables (the
+// reference mode).
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"skiff.dev/skiff/dataplane/internal/nsutil"
+	"skiff.dev/skiff/dataplane/iptables"
+	"skiff.dev/skiff/dataplane/lb"
+	"skiff.dev/skiff/dataplane/model"
+	"skiff.dev/skiff/dataplane/proxy"
+)
+
+// Dataplane is a running service dataplane for one node. It implements
+// model.Programmer.
+type Dataplane struct {
+	cfg    Config
+	log    *slog.Logger
+	mode   Mode
+	prog   model.Programmer
+	lb     *lb.LB // eBPF mode only
+	health *proxy.HealthServer
+	proxy  *proxy.Proxy
+
+	loadErrors *prometheus.CounterVec
+	mu         sync.Mutex // serializes syncs and node address updates
+}
+
+var _ model.Programmer = (*Dataplane)(nil)
+
+// New prepares the dataplane: in eBPF mode it loads the programs (taking
+// over pinned maps and links), attaches them to the cgroup root and the
+// NodePort devices, and installs the unreachable routes; in iptables mode
+// it installs kube-proxy's base chains. Services are programmed by Start,
+// or directly through Replace, Upsert and Delete.
+func New(cfg Config) (*Dataplane, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	d := &Dataplane{
+		cfg: cfg,
+		log: cfg.Logger,
+		loadErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "skiff_dataplane_load_errors_total",
+			Help: "Failures to load the eBPF programs, by reason (verifier, unsupported, error).",
+		}, []string{"reason"}),
+	}
+	if len(cfg.NodePortDevices) == 0 {
+		dev, err := defaultRouteDevice(cfg.NetNS)
+		if err != nil {
+			return nil, err
+		}
+		d.cfg.NodePortDevices = []string{dev}
+	}
+	mode := cfg.Mode
+	if mode != ModeIPTables {
+		err := d.startEBPF()
+		switch {
+		case err == nil:
+			mode = ModeEBPF
+		case cfg.Mode == ModeEBPF:
+			return nil, err
+		default:
+			d.log.Error("!!! eBPF DATAPLANE UNAVAILABLE: FALLING BACK TO IPTABLES MODE; services work, but slower. Fix the kernel or the programs.", "err", err)
+			// Whatever the failed start attached would fight the rules.
+			if cerr := Cleanup(CleanupConfig{PinDir: cfg.PinDir, NetNS: cfg.NetNS, IPTablesBackends: []string{}}); cerr != nil {
+				d.log.Warn("clean up the failed eBPF start", "err", cerr)
+			}
+			mode = ModeIPTables
+		}
+	}
+	if mode == ModeIPTables {
+		if err := d.startIPTables(); err != nil {
+			return nil, err
+		}
+	}
+	d.mode = mode
+	d.health = proxy.NewHealthServer(cfg.NetNS, d.log)
+	if cfg.Client != nil {
+		d.proxy = proxy.New(proxy.Config{
+			Client:      cfg.Client,
+			NodeName:    cfg.NodeName,
+			Programmer:  d,
+			Recorder:    cfg.Recorder,
+			HealthCheck: d.health,
+			OnNode:      d.onNode,
+			Classify:    classify,
+			Logger:      d.log,
+		})
+	}
+	d.log.Info("service dataplane ready", "mode", mode, "devices", d.cfg.NodePortDevices, "cgroup", cfg.CgroupRoot, "pins", cfg.PinDir)
+	return d, nil
+}
+
+// startEBPF loads and attaches the programs.
+func (d *Dataplane) startEBPF() error {
+	cfg := d.cfg
+	for _, pt := range []ebpf.ProgramType{ebpf.CGroupSockAddr, ebpf.SchedCLS} {
+		if err := features.HaveProgramType(pt); err != nil {
+			d.loadErrors.WithLabelValues("unsupported").Inc()
+			return fmt.Errorf("kernel lacks %s programs: %w", pt, err)
+		}
+	}
+	cookie, err := nsutil.Cookie(cfg.NetNS)
+	if err != nil {
+		return err
+	}
+	if cfg.PinDir != "" {
+		if err := ensureBPFFS(cfg.PinDir); err != nil {
+			return err
+		}
+	}
+	l, err := lb.Load(lb.Config{
+		PinDir:          cfg.PinDir,
+		Sizes:           cfg.MapSizes,
+		MaglevSize:      cfg.MaglevTableSize,
+		HostNetNSCookie: cookie,
+		Logger:          d.log,
+	})
+	if err != nil {
+		d.reportLoadError(err)
+		return err
+	}
+	if err := installUnreachable(cfg.NetNS, append(append([]netip.Prefix{}, cfg.ServiceCIDRs...), cfg.ClusterCIDRs...)); err != nil {
+		l.Close()
+		return err
+	}
+	if err := l.AttachCgroup(cfg.CgroupRoot); err != nil {
+		l.Close()
+		return err
+	}
+	for _, dev := range d.cfg.NodePortDevices {
+		if err := l.AttachDevice(cfg.NetNS, dev, cfg.TCAttach); err != nil {
+			l.Close()
+			return err
+		}
+	}
+	d.lb, d.prog = l, l
+	return d.refreshNodeAddrs()
+}
+
+// reportLoadError logs a load failure with the verifier's full log and
+// reports it as a metric and a Node event.
+func (d *Dataplane) reportLoadError(err error) {
+	reason := "error"
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		reason = "verifier"
+		d.log.Error("BPF verifier rejected the dataplane programs", "err", fmt.Sprintf("%+v", ve))
+	}
+	d.loadErrors.WithLabelValues(reason).Inc()
+	if d.cfg.Recorder != nil {
+		node := &corev1.Node{}
+		node.Name = d.cfg.NodeName
+		node.UID = types.UID(d.cfg.NodeName)
+		d.cfg.Recorder.Eventf(node, corev1.EventTypeWarning, "DataplaneLoadFailed", "eBPF dataplane (%s): %v", reason, err)
+	}
+}
+
+func (d *Dataplane) startIPTables() error {
+	p, err := iptables.New(iptables.Config{
+		NetNS:        d.cfg.NetNS,
+		Backend:      d.cfg.IPTablesBackend,
+		ClusterCIDRs: d.cfg.ClusterCIDRs,
+		Logger:       d.log,
+	})
+	if err != nil {
+		return fmt.Errorf("iptables mode: %w", err)
+	}
+	d.prog = p
+	return nil
+}
+
+// refreshNodeAddrs programs the addresses that accept NodePort traffic.
+func (d *Dataplane) refreshNodeAddrs() error {
+	if d.lb == nil {
+		return nil
+	}
+	addrs, err := deviceAddrs(d.cfg.NetNS, d.cfg.NodePortDevices, d.cfg.NodePortAddresses)
+	if err != nil {
+		return err
+	}
+	return d.lb.SetNodeAddrs(addrs)
+}
+
+// Mode reports the mode in use.
+func (d *Dataplane) Mode() Mode { return d.mode }
+
+// Replace programs exactly these services, writing only differences.
+func (d *Dataplane) Replace(svcs []model.Service) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	err := d.prog.Replace(svcs)
+	d.afterSync()
+	return err
+}
+
+// Upsert programs one service.
+func (d *Dataplane) Upsert(svc model.Service) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	err := d.prog.Upsert(svc)
+	d.afterSync()
+	return err
+}
+
+// Delete removes one service.
+func (d *Dataplane) Delete(name types.NamespacedName) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	err := d.prog.Delete(name)
+	d.afterSync()
+	return err
+}
+
+// afterSync destroys connected UDP sockets pinned to removed backends.
+func (d *Dataplane) afterSync() {
+	if d.lb == nil {
+		return
+	}
+	removed := d.lb.TakeRemovedUDPBackends()
+	if len(removed) == 0 {
+		return
+	}
+	n, err := d.lb.DestroyUDPSockets(d.cfg.CgroupRoot, removed)
+	if err != nil {
+		d.log.Warn("destroy UDP sockets of removed backends", "err", err)
+	}
+	if n > 0 {
+		d.log.Info("destroyed connected UDP sockets of removed backends", "sockets", n, "backends", removed)
+	}
+}
+
+// Start follows Services, EndpointSlices and this Node through cfg.Client
+// and keeps the dataplane programmed until ctx is done. The first sync
+// replaces the programmed state, repairing only what differs.
+func (d *Dataplane) Start(ctx context.Context) error {
+	if d.proxy == nil {
+		return errors.New("dataplane: Start needs Config.Client")
+	}
+	if d.lb != nil {
+		go d.collectConntrack(ctx)
+	}
+	return d.proxy.Start(ctx)
+}
+
+// conntrackGCInterval is how often expired NodePort flows are removed.
+const conntrackGCInterval = 30 * time.Second
+
+func (d *Dataplane) collectConntrack(ctx context.Context) {
+	t := time.NewTicker(conntrackGCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := d.lb.GCConntrack(); err != nil {
+				d.log.Warn("conntrack garbage collection", "err", err)
+			}
+		}
+	}
+}
+
+// onNode refreshes the NodePort addresses when this node changes.
+func (d *Dataplane) onNode(*corev1.Node) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.refreshNodeAddrs(); err != nil {
+		d.log.Warn("refresh node addresses", "err", err)
+	}
+}
+
+// Synced is closed once Start has programmed the initial state; nil
+// without a Client.
+func (d *Dataplane) Synced() <-chan struct{} {
+	if d.proxy == nil {
+		return nil
+	}
+	return d.proxy.Synced()
+}
+
+func classify(err error) string {
+	if errors.Is(err, lb.ErrMapFull) {
+		return "map_full"
+	}
+	return "error"
+}
+
+// Collectors returns the dataplane's prometheus collectors for the
+// server's /metrics: per-service connection, packet and byte counters,
+// drops by reason, map fill levels, sync durations and errors.
+func (d *Dataplane) Collectors() []prometheus.Collector {
+	out := []prometheus.Collector{d.loadErrors}
+	if d.lb != nil {
+		out = append(out, d.lb.Collector())
+	}
+	if d.proxy != nil {
+		out = append(out, d.proxy.Collector())
+	}
+	return out
+}
+
+// Close releases the process's hold on the dataplane. Pinned programs and
+// maps stay in the kernel and keep services working; with Unpinned,
+// everything detaches. Routes and iptables rules stay: use Cleanup.
+func (d *Dataplane) Close() error {
+	d.health.Close()
+	if d.lb != nil {
+		return d.lb.Close()
+	}
+	return nil
+}

@@ -1,0 +1,43 @@
+package proxy
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	duration prometheus.Histogram
+	errors   *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	return &metrics{
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "skiff_dataplane_sync_duration_seconds",
+			Help:    "Time to program one service (or all of them at start) into the dataplane.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "skiff_dataplane_sync_errors_total",
+			Help: "Failed dataplane syncs, by reason (map_full, verifier, error).",
+		}, []string{"reason"}),
+	}
+}
+
+func (m *metrics) observe(d time.Duration, err error, classify func(error) string) {
+	m.duration.Observe(d.Seconds())
+	if err != nil {
+		m.errors.WithLabelValues(classify(err)).Inc()
+	}
+}
+
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	m.duration.Describe(ch)
+	m.errors.Describe(ch)
+}
+
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	m.duration.Collect(ch)
+	m.errors.Collect(ch)
+}
