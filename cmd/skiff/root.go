@@ -23,6 +23,11 @@ func newRootCommand() *cobra.Command {
 		SilenceErrors: false,
 	}
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	root.AddCommand(newServerCommand(logger))
+	root.AddCommand(
+		newServerCommand(logger),
+		newSchedulerCommand(logger),
+		newControllerManagerCommand(logger),
+		newDataplaneCommand(),
+	)
 	return root
 }

@@ -47,7 +47,13 @@ type Config struct {
 	CompactionInterval time.Duration
 	// EtcdLogLevel is embedded etcd's log level.
 	EtcdLogLevel string
-	Logger       *slog.Logger
+	// DisableScheduler and DisableControllers leave those parts out (tests
+	// of the bare API; a cluster whose scheduler runs elsewhere).
+	DisableScheduler, DisableControllers bool
+	// ObservedUsageWeight is how much nodes' real usage counts in
+	// scheduling, against requests (0: the scheduler's default).
+	ObservedUsageWeight int64
+	Logger              *slog.Logger
 }
 
 // Defaults returns cfg with every unset field given its default.

@@ -182,6 +182,9 @@ func (s *Server) Start(ctx context.Context) error {
 	m := &storage.Maintainer{Client: client, Endpoints: endpoints, Interval: cfg.CompactionInterval, DefragThreshold: 64 << 20, Logger: s.log}
 	g.Go(func() error { return m.Start(ctx) })
 
+	if err := s.startComponents(ctx, g); err != nil {
+		return err
+	}
 	close(s.ready)
 	s.log.Info("skiff server ready", "url", s.url, "kubeconfig", s.KubeconfigPath(), "etcd", describeEtcd(cfg))
 	return g.Wait()

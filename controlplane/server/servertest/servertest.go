@@ -56,7 +56,11 @@ func Config(dataDir string, opt ...func(*server.Config)) (server.Config, error) 
 		EtcdClientPort: ports[1],
 		EtcdPeerPort:   ports[2],
 		EtcdLogLevel:   "fatal",
-		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// The bare API: tests that want the scheduler or controllers start
+		// them (simnode.StartCluster does).
+		DisableScheduler:   true,
+		DisableControllers: true,
+		Logger:             slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	for _, o := range opt {
 		o(&cfg)
