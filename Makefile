@@ -8,30 +8,35 @@ PKGS      := ./...
 # packages .ci/run installs.
 TESTFLAGS ?= -count=1 -timeout 25m
 
-.PHONY: all build test vet generate bench up clean fmt
+.PHONY: all build deps test vet generate bench up clean fmt
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/skiff
 
+# deps installs the Debian packages skiff and its tests use, when missing.
+deps:
+	./hack/deps.sh
+	$(GO) mod download
+
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet $(PKGS)
 
-test: vet
+test: deps vet
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
 # generate rebuilds the committed generated code: BPF objects (bpf2go) and
 # the OpenAPI definitions (openapi-gen).
-generate:
+generate: deps
 	CLANG=$(CLANG) BPF_CFLAGS="$(CFLAGS)" $(GO) generate ./...
 
-bench:
+bench: deps
 	$(GO) run ./bench/cmd/skiff-bench -out bench/results
 
 # up brings up a one-node cluster on embedded etcd in the foreground.
-up: build
+up: deps build
 	$(BIN) server
 
 fmt:
