@@ -45,6 +45,9 @@ type Config struct {
 	KubeconfigMode  os.FileMode
 	// CompactionInterval paces etcd compaction.
 	CompactionInterval time.Duration
+	// WatchBookmarkInterval paces the BOOKMARK events of watches that allow
+	// them (embedded etcd's progress notifications; default 1m).
+	WatchBookmarkInterval time.Duration
 	// EtcdLogLevel is embedded etcd's log level.
 	EtcdLogLevel string
 	// DisableScheduler and DisableControllers leave those parts out (tests
@@ -88,6 +91,9 @@ func Defaults(cfg Config) (Config, error) {
 	}
 	if cfg.KubeconfigMode == 0 {
 		cfg.KubeconfigMode = 0o600
+	}
+	if cfg.WatchBookmarkInterval == 0 {
+		cfg.WatchBookmarkInterval = time.Minute
 	}
 	if cfg.CompactionInterval == 0 {
 		cfg.CompactionInterval = 5 * time.Minute

@@ -212,7 +212,7 @@ func (s *Server) startEtcd(ctx context.Context) (*clientv3.Client, []string, fun
 	e, err := etcd.StartEmbedded(ctx, etcd.EmbeddedConfig{
 		Name: cfg.NodeName, DataDir: filepath.Join(cfg.DataDir, "etcd"),
 		ClientPort: cfg.EtcdClientPort, PeerPort: cfg.EtcdPeerPort,
-		ProgressNotifyInterval: time.Minute, LogLevel: cfg.EtcdLogLevel,
+		ProgressNotifyInterval: cfg.WatchBookmarkInterval, LogLevel: cfg.EtcdLogLevel,
 	})
 	if err != nil {
 		return nil, nil, nil, err

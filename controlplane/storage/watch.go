@@ -113,10 +113,26 @@ func (w *watcher) run(ctx context.Context, rev int64, initial bool) {
 		}
 		rev = cur
 	}
+	// Start at rev itself, not rev+1, skipping what it replays: etcd sends
+	// progress notifications (our bookmarks) only to watchers whose start
+	// is not ahead of its revision, so a watch from rev+1 on a quiet
+	// cluster would never get one.
+	start := rev
+	if start == 0 {
+		start = 1
+	}
 	wch := w.store.cfg.Client.Watch(clientv3.WithRequireLeader(ctx), w.prefix,
-		clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithPrevKV(), clientv3.WithProgressNotify())
+		clientv3.WithPrefix(), clientv3.WithRev(start), clientv3.WithPrevKV(), clientv3.WithProgressNotify())
 	for resp := range wch {
 		if resp.CompactRevision != 0 {
+			if resp.CompactRevision == start+1 && start == rev {
+				// rev itself is compacted but everything after it is
+				// there: follow from rev+1.
+				start = rev + 1
+				wch = w.store.cfg.Client.Watch(clientv3.WithRequireLeader(ctx), w.prefix,
+					clientv3.WithPrefix(), clientv3.WithRev(start), clientv3.WithPrevKV(), clientv3.WithProgressNotify())
+				continue
+			}
 			w.sendError(ctx, fmt.Errorf("%w: too old resource version: %d (%d)", ErrExpired, rev, resp.CompactRevision))
 			return
 		}
@@ -125,12 +141,15 @@ func (w *watcher) run(ctx context.Context, rev int64, initial bool) {
 			return
 		}
 		if resp.IsProgressNotify() {
-			if w.opts.AllowBookmarks && !w.sendBookmark(ctx, resp.Header.Revision, false) {
+			if w.opts.AllowBookmarks && resp.Header.Revision >= rev && !w.sendBookmark(ctx, resp.Header.Revision, false) {
 				return
 			}
 			continue
 		}
 		for _, ev := range resp.Events {
+			if ev.Kv.ModRevision <= rev {
+				continue // delivered before (or part of the initial state)
+			}
 			out, ok, err := w.transform(ev)
 			if err != nil {
 				w.sendError(ctx, err)
