@@ -3,25 +3,29 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
 	"skiff.dev/skiff/controlplane/controllers"
+	"skiff.dev/skiff/controlplane/resourcemetrics"
 	"skiff.dev/skiff/controlplane/scheduler"
 	"skiff.dev/skiff/controlplane/server"
 )
 
-// clientFor builds a clientset from a kubeconfig path (or the in-cluster
-// configuration when empty).
-func clientFor(kubeconfig, userAgent string) (kubernetes.Interface, error) {
+// restConfig loads a kubeconfig (or the in-cluster configuration when the
+// path is empty) for a component.
+func restConfig(kubeconfig, userAgent string) (*rest.Config, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
 	}
 	cfg.QPS, cfg.Burst, cfg.UserAgent = 500, 1000, userAgent
-	return kubernetes.NewForConfig(cfg)
+	return cfg, nil
 }
 
 func newSchedulerCommand(logger func() *slog.Logger) *cobra.Command {
@@ -32,14 +36,19 @@ func newSchedulerCommand(logger func() *slog.Logger) *cobra.Command {
 		Short: "Run the scheduler alone against a server (leader-elected)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cs, err := clientFor(kubeconfig, "skiff-scheduler")
+			rc, err := restConfig(kubeconfig, "skiff-scheduler")
 			if err != nil {
 				return err
 			}
-			s, err := scheduler.New(server.SchedulerConfig(cs, server.Config{Logger: logger(), ObservedUsageWeight: usageWeight}))
+			log := logger()
+			sc := server.SchedulerConfig(kubernetes.NewForConfigOrDie(rc), server.Config{Logger: log, ObservedUsageWeight: usageWeight})
+			usage := resourcemetrics.NewPoller(metricsclient.NewForConfigOrDie(rc), 10*time.Second, log)
+			sc.Usage = usage
+			s, err := scheduler.New(sc)
 			if err != nil {
 				return err
 			}
+			go usage.Start(cmd.Context())
 			return s.Start(cmd.Context())
 		},
 	}
@@ -55,13 +64,13 @@ func newControllerManagerCommand(logger func() *slog.Logger) *cobra.Command {
 		Short: "Run the controllers alone against a server (leader-elected)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cs, err := clientFor(kubeconfig, "skiff-controller-manager")
+			rc, err := restConfig(kubeconfig, "skiff-controller-manager")
 			if err != nil {
 				return err
 			}
 			log := logger()
 			m := controllers.NewManager(controllers.ManagerConfig{
-				Client: cs, Controllers: server.ControllerConstructors(server.Config{Logger: log}), LeaderElection: true, Logger: log,
+				Client: kubernetes.NewForConfigOrDie(rc), Controllers: server.ControllerConstructors(server.Config{Logger: log}), LeaderElection: true, Logger: log,
 			})
 			return m.Start(cmd.Context())
 		},

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 )
 
 // GroupVersions lists the group versions skiff serves, in discovery order.
@@ -46,6 +47,7 @@ func NewScheme() *runtime.Scheme {
 		discoveryv1.AddToScheme,
 		coordinationv1.AddToScheme,
 		eventsv1.AddToScheme,
+		metricsv1beta1.AddToScheme,
 	} {
 		utilruntime.Must(add(s))
 	}

@@ -87,6 +87,11 @@ func (s *Server) hasGroupVersion(group, version string) bool {
 // resource with its verbs and names, and each subresource.
 func (s *Server) resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
 	list := &metav1.APIResourceList{GroupVersion: gv.String()}
+	for _, g := range s.cfg.Groups {
+		if g.GroupVersion == gv {
+			list.APIResources = append(list.APIResources, g.Resources...)
+		}
+	}
 	var stores []*registry.Store
 	for _, st := range s.cfg.Stores {
 		if st.Resource.GroupVersion == gv {

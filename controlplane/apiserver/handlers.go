@@ -88,6 +88,13 @@ func notFoundPath(path string) error {
 }
 
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *requestInfo) {
+	for _, g := range s.cfg.Groups {
+		if g.GroupVersion.Group == info.APIGroup && g.GroupVersion.Version == info.APIVersion {
+			info.known = true
+			g.Handler.ServeHTTP(w, r)
+			return
+		}
+	}
 	st := s.stores[storeKey(schema.GroupVersion{Group: info.APIGroup, Version: info.APIVersion}, info.Resource)]
 	if st == nil || len(info.Parts) > 3 || (!st.Resource.Namespaced && info.Namespace != "") ||
 		(st.Resource.Namespaced && info.Name != "" && info.Namespace == "") {
@@ -231,11 +238,17 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, q *Request) {
 
 // readBody reads a request body within the size limit.
 func (s *Server) readBody(r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.cfg.MaxRequestBodyBytes))
+	return readLimited(r, s.cfg.MaxRequestBodyBytes)
+}
+
+// readLimited reads a request body of at most limit bytes; a larger one is
+// a 413.
+func readLimited(r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d bytes", s.cfg.MaxRequestBodyBytes))
+			return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d bytes", limit))
 		}
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("read request body: %v", err))
 	}

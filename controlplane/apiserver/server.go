@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/version"
 
@@ -27,6 +28,9 @@ type Config struct {
 	// Subresources serve the special subresources (binding, eviction, ...),
 	// keyed by "<group>/<version>/<resource>/<subresource>".
 	Subresources map[string]SubresourceHandler
+	// Groups are group versions served by handlers of their own rather
+	// than by stores (the resource metrics API).
+	Groups []Group
 	// Authenticator identifies callers; Authorizer decides what they may do.
 	Authenticator auth.Authenticator
 	Authorizer    auth.Authorizer
@@ -46,6 +50,16 @@ type Config struct {
 	Registry prometheus.Registerer
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
+}
+
+// Group is a group version served outside the registry. Its handler sees
+// authenticated, authorized requests; RequestInfoFrom tells it what they
+// mean, and WriteObject and WriteError answer them.
+type Group struct {
+	GroupVersion schema.GroupVersion
+	// Resources describe the group version in discovery.
+	Resources []metav1.APIResource
+	Handler   http.Handler
 }
 
 // SubresourceHandler serves a subresource request for one object.
@@ -79,9 +93,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, stores: map[string]*registry.Store{}}
 	seen := map[string]int{}
+	gvs := make([]schema.GroupVersion, 0, len(cfg.Stores)+len(cfg.Groups))
 	for _, st := range cfg.Stores {
-		gv := st.Resource.GroupVersion
-		s.stores[storeKey(gv, st.Resource.Plural)] = st
+		s.stores[storeKey(st.Resource.GroupVersion, st.Resource.Plural)] = st
+		gvs = append(gvs, st.Resource.GroupVersion)
+	}
+	for _, g := range cfg.Groups {
+		gvs = append(gvs, g.GroupVersion)
+	}
+	for _, gv := range gvs {
 		i, ok := seen[gv.Group]
 		if !ok {
 			i = len(s.groups)

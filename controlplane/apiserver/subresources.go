@@ -31,11 +31,17 @@ func DefaultSubresources() map[string]SubresourceHandler {
 
 // decodeSubresourceBody reads and decodes a subresource's body as gvk.
 func (s *Server) decodeSubresourceBody(r *http.Request, gvk schema.GroupVersionKind, into runtime.Object) error {
+	return decodeInto(r, gvk, into, s.cfg.MaxRequestBodyBytes)
+}
+
+// decodeInto reads r's body (at most limit bytes) and decodes it as gvk
+// into into.
+func decodeInto(r *http.Request, gvk schema.GroupVersionKind, into runtime.Object, limit int64) error {
 	info, err := requestSerializer(r)
 	if err != nil {
 		return err
 	}
-	body, err := s.readBody(r)
+	body, err := readLimited(r, limit)
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,9 @@ func (s *Server) startComponents(ctx context.Context, g *errgroup.Group) error {
 		return fmt.Errorf("loopback client: %w", err)
 	}
 	if !s.cfg.DisableScheduler {
-		sched, err := scheduler.New(SchedulerConfig(cs, s.cfg))
+		sc := SchedulerConfig(cs, s.cfg)
+		sc.Usage = s.usage // in-process: no API call per node
+		sched, err := scheduler.New(sc)
 		if err != nil {
 			return fmt.Errorf("scheduler: %w", err)
 		}

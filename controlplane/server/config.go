@@ -56,6 +56,9 @@ type Config struct {
 	// ObservedUsageWeight is how much nodes' real usage counts in
 	// scheduling, against requests (0: the scheduler's default).
 	ObservedUsageWeight int64
+	// MetricsMaxAge is how long reported resource metrics stay valid
+	// (default 1m: a few agent report intervals).
+	MetricsMaxAge time.Duration
 	Logger              *slog.Logger
 }
 
@@ -91,6 +94,9 @@ func Defaults(cfg Config) (Config, error) {
 	}
 	if cfg.KubeconfigMode == 0 {
 		cfg.KubeconfigMode = 0o600
+	}
+	if cfg.MetricsMaxAge == 0 {
+		cfg.MetricsMaxAge = time.Minute
 	}
 	if cfg.WatchBookmarkInterval == 0 {
 		cfg.WatchBookmarkInterval = time.Minute

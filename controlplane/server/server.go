@@ -28,6 +28,7 @@ import (
 	"skiff.dev/skiff/controlplane/etcd"
 	"skiff.dev/skiff/controlplane/pki"
 	"skiff.dev/skiff/controlplane/registry"
+	"skiff.dev/skiff/controlplane/resourcemetrics"
 	"skiff.dev/skiff/controlplane/storage"
 )
 
@@ -42,6 +43,8 @@ type Server struct {
 	client   *clientv3.Client
 	stores   map[string]*registry.Store
 	registry *prometheus.Registry
+	// usage holds the resource metrics the agents report.
+	usage *resourcemetrics.Store
 }
 
 // New checks cfg, fills in defaults and returns a server ready to Start.
@@ -121,9 +124,11 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := tokens.Add(creds.adminToken, auth.User{Name: AdminUser, Groups: []string{auth.GroupMasters}}); err != nil {
 		return err
 	}
+	s.usage = resourcemetrics.NewStore(cfg.MetricsMaxAge)
 	api, err := apiserver.New(apiserver.Config{
 		Stores:        st.stores,
 		Subresources:  apiserver.DefaultSubresources(),
+		Groups:        []apiserver.Group{resourcemetrics.Group(s.usage)},
 		Authenticator: auth.UnionAuthenticator(auth.NewX509Authenticator(creds.ca.CertPool()), tokens),
 		Authorizer:    auth.UnionAuthorizer(auth.PathAuthorizer(auth.PublicPaths()...), auth.GroupAuthorizer(auth.GroupMasters)),
 		OpenAPI:       st.openapi,
