@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"strconv"
@@ -16,7 +17,7 @@ import (
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
-	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
+	"go.uber.org/zap"
 )
 
 // EmbeddedConfig configures the embedded member.
@@ -42,7 +43,7 @@ type EmbeddedConfig struct {
 // Embedded is a running embedded etcd member.
 type Embedded struct {
 	etcd *embed.Etcd
-	// Client talks to the member in-process, without sockets.
+	// Client talks to the member over its localhost client port.
 	Client *clientv3.Client
 	// ClientURL is the member's localhost client URL, for tools.
 	ClientURL string
@@ -87,7 +88,19 @@ func StartEmbedded(ctx context.Context, c EmbeddedConfig) (*Embedded, error) {
 		e.Close()
 		return nil, ctx.Err()
 	}
-	return &Embedded{etcd: e, Client: v3client.New(e.Server), ClientURL: cu.String()}, nil
+	// A gRPC client over localhost rather than the in-process v3client:
+	// the in-process channel adapter deadlocks when many watches are
+	// cancelled at once (etcd-io/etcd#18879), wedging every watch.
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints: []string{cu.String()}, DialTimeout: 10 * time.Second, Context: ctx,
+		MaxCallSendMsgSize: int(cfg.MaxRequestBytes) + 64<<10, MaxCallRecvMsgSize: math.MaxInt32,
+		Logger: zap.NewNop(),
+	})
+	if err != nil {
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd client: %w", err)
+	}
+	return &Embedded{etcd: e, Client: cli, ClientURL: cu.String()}, nil
 }
 
 // Err reports a fatal error of the running member.
