@@ -4,9 +4,17 @@
  * devices. Ingress: DNAT to a backend picked by Maglev (or the client's
  * affinity), SNAT to the node address when the backend is on another node,
  * conntrack in an LRU map, and reverse translation of replies that come
- * back to the SNAT address. Egress: reverse translation of replies from
- * local backends, which keep the client address. ICMP errors about a
- * translated flow are translated too.
+ * back to the SNAT address. Replies from local backends, which keep the
+ * client address, are translated back where they enter the node from the
+ * pods (ingress of the pod device, the CNI bridge), whatever device they
+ * leave by, and else on the egress of the NodePort devices. ICMP errors
+ * about a translated flow are translated too.
+ *
+ * IPv4 fragments: the first fragment carries the ports; they are kept in
+ * frags under (source, destination, IP id, protocol), and the later
+ * fragments of the datagram are translated like it (addresses only: the
+ * L4 checksum is in the first fragment). A later fragment that arrives
+ * before its first one is not recognised and goes to the stack untouched.
  */
 #ifndef SKIFF_NODEPORT_H
 #define SKIFF_NODEPORT_H
@@ -43,25 +51,40 @@ struct pkt {
 	__u8 proto;
 	__u8 tcp_flags;
 	__u8 ttl;
-	__u8 pad;
+	__u8 frag; /* FRAG_* */
 };
 
+/* pkt.frag */
+#define FRAG_NONE 0  /* a whole datagram */
+#define FRAG_FIRST 1 /* the first fragment: it has the L4 header */
+#define FRAG_LATER 2 /* a later fragment: ports from frags, no L4 header */
+
+/* Where a tc program runs, for the translations shared between them. */
+#define AT_NODE_INGRESS 0 /* from the network, on a NodePort device */
+#define AT_NODE_EGRESS 1  /* to the network, on a NodePort device */
+#define AT_POD_INGRESS 2  /* from local pods, on a pod device */
+
+#define IP_MF 0x2000
+#define IP_OFFSET 0x1fff
+
 /* parse4 reads the IPv4 and L4 headers of an Ethernet frame. It returns -1
- * for anything that is not unfragmented IPv4 TCP, UDP or ICMP. */
+ * for anything that is not IPv4 TCP, UDP or (unfragmented) ICMP, and for
+ * a later fragment whose first fragment was not seen. */
 static __always_inline int parse4(struct __sk_buff *skb, struct pkt *p)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
 	struct iphdr *ip;
+	struct frag_key fk = {};
+	struct frag_ports fp, *known;
 	__be16 ports[2];
+	__u16 frag_off;
 
 	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
 		return -1;
 	ip = (void *)(eth + 1);
 	if ((void *)(ip + 1) > end || ip->ihl < 5)
-		return -1;
-	if (ip->frag_off & bpf_htons(0x3fff)) /* MF or an offset: a fragment */
 		return -1;
 	p->l3 = ETH_HLEN_;
 	p->l4 = ETH_HLEN_ + ip->ihl * 4;
@@ -69,6 +92,25 @@ static __always_inline int parse4(struct __sk_buff *skb, struct pkt *p)
 	p->daddr = ip->daddr;
 	p->proto = ip->protocol;
 	p->ttl = ip->ttl;
+	frag_off = bpf_ntohs(ip->frag_off);
+	p->frag = FRAG_NONE;
+	if (frag_off & (IP_MF | IP_OFFSET)) {
+		if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP)
+			return -1;
+		fk.saddr = p->saddr;
+		fk.daddr = p->daddr;
+		fk.id = ip->id;
+		fk.proto = p->proto;
+		p->frag = (frag_off & IP_OFFSET) ? FRAG_LATER : FRAG_FIRST;
+	}
+	if (p->frag == FRAG_LATER) {
+		known = bpf_map_lookup_elem(&frags, &fk);
+		if (!known)
+			return -1;
+		p->sport = known->sport;
+		p->dport = known->dport;
+		return 0;
+	}
 	switch (p->proto) {
 	case IPPROTO_TCP:
 		if (bpf_skb_load_bytes(skb, p->l4 + TCP_OFF_FLAGS, &p->tcp_flags, 1) < 0)
@@ -79,6 +121,11 @@ static __always_inline int parse4(struct __sk_buff *skb, struct pkt *p)
 			return -1;
 		p->sport = ports[0];
 		p->dport = ports[1];
+		if (p->frag == FRAG_FIRST) {
+			fp.sport = ports[0];
+			fp.dport = ports[1];
+			bpf_map_update_elem(&frags, &fk, &fp, BPF_ANY);
+		}
 		return 0;
 	case IPPROTO_ICMP:
 		return 0;
@@ -126,13 +173,22 @@ static __always_inline int set_port(struct __sk_buff *skb, __u32 off, __u32 csum
 	return bpf_skb_store_bytes(skb, off, &new, sizeof(new), 0);
 }
 
-/* rewrite4 translates a TCP or UDP packet to saddr:sport -> daddr:dport. */
+/* rewrite4 translates a TCP or UDP packet to saddr:sport -> daddr:dport. A
+ * later fragment has no L4 header: only its addresses change. */
 static __always_inline int rewrite4(struct __sk_buff *skb, struct pkt *p, __be32 saddr, __be16 sport,
 				    __be32 daddr, __be16 dport)
 {
 	__u32 csum = p->l4 + l4_csum_off(p->proto);
 	__u64 flags = l4_csum_flags(p->proto);
 
+	if (p->frag == FRAG_LATER) {
+		if (set_addr(skb, p->l3, IP_OFF_SADDR, 0, 0, p->saddr, saddr) < 0 ||
+		    set_addr(skb, p->l3, IP_OFF_DADDR, 0, 0, p->daddr, daddr) < 0)
+			return -1;
+		p->saddr = saddr;
+		p->daddr = daddr;
+		return 0;
+	}
 	if (set_addr(skb, p->l3, IP_OFF_SADDR, p->l4, p->proto, p->saddr, saddr) < 0 ||
 	    set_addr(skb, p->l3, IP_OFF_DADDR, p->l4, p->proto, p->daddr, daddr) < 0 ||
 	    set_port(skb, p->l4, csum, flags, p->sport, sport) < 0 ||
@@ -457,7 +513,7 @@ static __always_inline int nodeport_reply_snat(struct __sk_buff *skb, struct pkt
  * Only the inner IP checksum and the ICMP checksum are fixed: the inner L4
  * checksum covers data the error does not carry in full.
  */
-static __always_inline int icmp_err_xlate(struct __sk_buff *skb, struct pkt *p, int ingress)
+static __always_inline int icmp_err_xlate(struct __sk_buff *skb, struct pkt *p, int at)
 {
 	struct icmphdr icmp;
 	struct iphdr in;
@@ -491,8 +547,10 @@ static __always_inline int icmp_err_xlate(struct __sk_buff *skb, struct pkt *p, 
 	ct = bpf_map_lookup_elem(&conntrack, &rk);
 	if (!ct)
 		return CTX_PASS;
+	/* Errors about SNATed flows come from the network to the node; errors
+	 * from local backends come from the pods. */
 	snat = ct->flags & CT_F_SNAT;
-	if (!!snat != !!ingress)
+	if (!!snat != (at == AT_NODE_INGRESS))
 		return CTX_PASS;
 	faddr = ct->frontend_addr;
 	fport = ct->frontend_port;
@@ -520,8 +578,12 @@ static __always_inline int icmp_err_xlate(struct __sk_buff *skb, struct pkt *p, 
 		if (set_addr(skb, p->l3, IP_OFF_SADDR, 0, 0, baddr, faddr) < 0)
 			return TC_ACT_SHOT;
 		p->saddr = faddr;
+		/* From a pod, a packet whose source is now a node address
+		 * would be dropped by the stack as a martian: send it on. */
+		if (at == AT_POD_INGRESS)
+			return forward4(skb, p, 1);
 	}
-	if (ingress)
+	if (at == AT_NODE_INGRESS)
 		return forward4(skb, p, 1);
 	return CTX_PASS;
 }
@@ -542,7 +604,7 @@ static __always_inline int nodeport_ingress(struct __sk_buff *skb)
 	if (parse4(skb, &p) < 0)
 		return CTX_PASS;
 	if (p.proto == IPPROTO_ICMP)
-		return icmp_err_xlate(skb, &p, 1);
+		return icmp_err_xlate(skb, &p, AT_NODE_INGRESS);
 	now = bpf_ktime_get_ns();
 
 	/* A reply from a remote backend to the SNAT address. */
@@ -578,6 +640,10 @@ static __always_inline int nodeport_ingress(struct __sk_buff *skb)
 		}
 	}
 	if (!ct) {
+		/* A later fragment of a datagram whose first fragment made no
+		 * flow (it went to the stack): leave it to the stack too. */
+		if (p.frag == FRAG_LATER)
+			return CTX_PASS;
 		if (count == 0) {
 			count_drop(DROP_NO_BACKEND);
 			/* Local policy: drop, so the health check steers clients away. */
@@ -600,36 +666,69 @@ static __always_inline int nodeport_ingress(struct __sk_buff *skb)
 	return forward4(skb, &p, snat);
 }
 
+/* local_reply translates a reply from a local backend to a NodePort client
+ * back to the frontend. It returns 1 when it did, 0 when the packet is no
+ * such reply, and -1 when the rewrite failed. */
+static __always_inline int local_reply(struct __sk_buff *skb, struct pkt *p)
+{
+	struct ct_key key = {
+		.saddr = p->saddr,
+		.daddr = p->daddr,
+		.sport = p->sport,
+		.dport = p->dport,
+		.proto = p->proto,
+		.dir = CT_DIR_REPLY,
+	};
+	struct ct_entry *ct;
+	__u64 now;
+
+	ct = bpf_map_lookup_elem(&conntrack, &key);
+	if (!ct || (ct->flags & CT_F_SNAT))
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (ct_expired(ct, now))
+		return 0;
+	ct_refresh(ct, p, now, 1);
+	count_svc(ct->svc_id, 0, 1, skb->len);
+	if (rewrite4(skb, p, ct->frontend_addr, ct->frontend_port, p->daddr, p->dport) < 0)
+		return -1;
+	return 1;
+}
+
+/* nodeport_egress: a local backend's reply leaving by a NodePort device
+ * that no pod device program translated (its pod is not behind one). */
 static __always_inline int nodeport_egress(struct __sk_buff *skb)
 {
 	struct pkt p = {};
-	struct ct_key key = {};
-	struct ct_entry *ct;
-	__u64 now;
 
 	if (parse4(skb, &p) < 0)
 		return CTX_PASS;
 	if (p.proto == IPPROTO_ICMP)
-		return icmp_err_xlate(skb, &p, 0);
-
-	/* A reply from a local backend on its way to the client. */
-	key.saddr = p.saddr;
-	key.daddr = p.daddr;
-	key.sport = p.sport;
-	key.dport = p.dport;
-	key.proto = p.proto;
-	key.dir = CT_DIR_REPLY;
-	ct = bpf_map_lookup_elem(&conntrack, &key);
-	if (!ct || (ct->flags & CT_F_SNAT))
-		return CTX_PASS;
-	now = bpf_ktime_get_ns();
-	if (ct_expired(ct, now))
-		return CTX_PASS;
-	ct_refresh(ct, &p, now, 1);
-	count_svc(ct->svc_id, 0, 1, skb->len);
-	if (rewrite4(skb, &p, ct->frontend_addr, ct->frontend_port, p.daddr, p.dport) < 0)
+		return icmp_err_xlate(skb, &p, AT_NODE_EGRESS);
+	if (local_reply(skb, &p) < 0)
 		return TC_ACT_SHOT;
 	return CTX_PASS;
+}
+
+/* pod_ingress: traffic from local pods entering the node. A local
+ * backend's reply is translated here, so it is right whatever device the
+ * route to the client leaves by, and sent on directly: its source is now a
+ * node address, which the stack drops when it comes from a pod. */
+static __always_inline int pod_ingress(struct __sk_buff *skb)
+{
+	struct pkt p = {};
+
+	if (parse4(skb, &p) < 0)
+		return CTX_PASS;
+	if (p.proto == IPPROTO_ICMP)
+		return icmp_err_xlate(skb, &p, AT_POD_INGRESS);
+	switch (local_reply(skb, &p)) {
+	case 0:
+		return CTX_PASS;
+	case 1:
+		return forward4(skb, &p, 1);
+	}
+	return TC_ACT_SHOT;
 }
 
 SEC("tc")
@@ -642,6 +741,12 @@ SEC("tc")
 int tc_nodeport_egress(struct __sk_buff *skb)
 {
 	return nodeport_egress(skb);
+}
+
+SEC("tc")
+int tc_pod_ingress(struct __sk_buff *skb)
+{
+	return pod_ingress(skb);
 }
 
 #endif /* SKIFF_NODEPORT_H */

@@ -48,6 +48,7 @@ struct icmphdr {
 #define MAGLEV_OUTER_SIZE   16384
 #define MAGLEV_TABLE_SIZE   4093
 #define NODE_ADDRS_SIZE     256
+#define FRAGS_SIZE          8192
 #define DROP_REASONS        16
 
 /* svc_value.flags */
@@ -128,6 +129,7 @@ struct sock_rev {
 	__be16 port;
 	__u16 pad;
 	__u32 svc_id;
+	__u32 pid; /* the process that connected or sent: its netns holds the socket */
 };
 
 /* affinity: (client, frontend id) -> backend id. */
@@ -169,6 +171,21 @@ struct ct_entry {
 	__u16 flags; /* CT_F_* */
 	__u8 proto;
 	__u8 pad[5];
+};
+
+/* frags: the ports of a fragmented datagram, learnt from its first
+ * fragment (the only one with the L4 header), for the later fragments. */
+struct frag_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 id;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct frag_ports {
+	__be16 sport;
+	__be16 dport;
 };
 
 /* stats: per-CPU counters per frontend id. */
@@ -235,6 +252,13 @@ struct {
 	__type(key, struct ct_key);
 	__type(value, struct ct_entry);
 } conntrack SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FRAGS_SIZE);
+	__type(key, struct frag_key);
+	__type(value, struct frag_ports);
+} frags SEC(".maps");
 
 /* BPF_F_INNER_MAP: tables of another size (a changed MaglevSize) may sit
  * in the outer map until the sync rewrites them. */

@@ -89,7 +89,12 @@ static __always_inline void sock_remember(struct bpf_sock_addr *ctx, struct sock
 					  __be16 port)
 {
 	struct sock_key key = { .cookie = bpf_get_socket_cookie(ctx), .addr = t->addr, .port = t->port };
-	struct sock_rev rev = { .addr = addr, .port = port, .svc_id = t->svc_id };
+	struct sock_rev rev = {
+		.addr = addr,
+		.port = port,
+		.svc_id = t->svc_id,
+		.pid = bpf_get_current_pid_tgid() >> 32,
+	};
 
 	bpf_map_update_elem(&sock_revnat, &key, &rev, BPF_ANY);
 }

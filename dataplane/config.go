@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cilium/ebpf"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
 
@@ -53,6 +54,15 @@ type Config struct {
 	// NodePortDevices carry NodePort traffic (--nodeport-devices). Default:
 	// the device of the default route.
 	NodePortDevices []string
+	// PodDevices carry the local pods' traffic into the node: the CNI
+	// bridge (skiff0), or the pods' host-side veths. A local NodePort
+	// backend's reply is translated back on their ingress, so it is right
+	// whatever device the route to the client leaves by; without them it
+	// is translated on the NodePort devices' egress only, and a reply
+	// routed out of another device leaves with the pod's address. A pod
+	// device that does not exist yet (the bridge comes with the first pod)
+	// is attached when it appears, while Start runs.
+	PodDevices []string
 	// NodePortAddresses limits the node addresses that accept NodePort
 	// traffic (--nodeport-addresses). Default: every IPv4 address of the
 	// NodePort devices.
@@ -78,6 +88,10 @@ type Config struct {
 	// failed, and on the Node when the programs failed to load.
 	Recorder record.EventRecorder
 	Logger   *slog.Logger
+
+	// editSpec changes the BPF programs before they load: tests make the
+	// verifier reject them to check how a failed load is reported.
+	editSpec func(*ebpf.CollectionSpec) error
 }
 
 // DefaultPinDir is where a node's BPF state is pinned in production.

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,9 +47,13 @@ type Dataplane struct {
 	lb     *lb.LB // eBPF mode only
 	health *proxy.HealthServer
 	proxy  *proxy.Proxy
+	udp    *udpReaper // eBPF mode only
 
 	loadErrors *prometheus.CounterVec
 	mu         sync.Mutex // serializes syncs and node address updates
+
+	podMu       sync.Mutex
+	podAttached map[string]int // pod device -> ifindex attached
 }
 
 var _ model.Programmer = (*Dataplane)(nil)
@@ -64,8 +69,9 @@ func New(cfg Config) (*Dataplane, error) {
 		return nil, err
 	}
 	d := &Dataplane{
-		cfg: cfg,
-		log: cfg.Logger,
+		cfg:         cfg,
+		log:         cfg.Logger,
+		podAttached: make(map[string]int),
 		loadErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "skiff_dataplane_load_errors_total",
 			Help: "Failures to load the eBPF programs, by reason (verifier, unsupported, error).",
@@ -77,6 +83,11 @@ func New(cfg Config) (*Dataplane, error) {
 			return nil, err
 		}
 		d.cfg.NodePortDevices = []string{dev}
+	}
+	for _, dev := range d.cfg.PodDevices {
+		if slices.Contains(d.cfg.NodePortDevices, dev) {
+			return nil, fmt.Errorf("dataplane: %s is both a NodePort device and a pod device", dev)
+		}
 	}
 	mode := cfg.Mode
 	if mode != ModeIPTables {
@@ -141,27 +152,42 @@ func (d *Dataplane) startEBPF() error {
 		Sizes:           cfg.MapSizes,
 		MaglevSize:      cfg.MaglevTableSize,
 		HostNetNSCookie: cookie,
+		EditSpec:        cfg.editSpec,
 		Logger:          d.log,
 	})
 	if err != nil {
 		d.reportLoadError(err)
 		return err
 	}
+	d.lb = l
+	if err := d.attachEBPF(); err != nil {
+		l.Close()
+		d.lb = nil
+		return err
+	}
+	d.prog = l
+	d.udp = startUDPReaper(l, cfg.CgroupRoot, d.log)
+	return nil
+}
+
+// attachEBPF installs the unreachable routes, attaches the loaded programs
+// and programs the node addresses.
+func (d *Dataplane) attachEBPF() error {
+	cfg := d.cfg
 	if err := installUnreachable(cfg.NetNS, append(append([]netip.Prefix{}, cfg.ServiceCIDRs...), cfg.ClusterCIDRs...)); err != nil {
-		l.Close()
 		return err
 	}
-	if err := l.AttachCgroup(cfg.CgroupRoot); err != nil {
-		l.Close()
+	if err := d.lb.AttachCgroup(cfg.CgroupRoot); err != nil {
 		return err
 	}
-	for _, dev := range d.cfg.NodePortDevices {
-		if err := l.AttachDevice(cfg.NetNS, dev, cfg.TCAttach); err != nil {
-			l.Close()
+	for _, dev := range cfg.NodePortDevices {
+		if err := d.lb.AttachDevice(cfg.NetNS, dev, cfg.TCAttach); err != nil {
 			return err
 		}
 	}
-	d.lb, d.prog = l, l
+	if err := d.attachPodDevices(); err != nil {
+		return err
+	}
 	return d.refreshNodeAddrs()
 }
 
@@ -239,21 +265,11 @@ func (d *Dataplane) Delete(name types.NamespacedName) error {
 	return err
 }
 
-// afterSync destroys connected UDP sockets pinned to removed backends.
+// afterSync queues the destruction of connected UDP sockets pinned to
+// removed backends.
 func (d *Dataplane) afterSync() {
-	if d.lb == nil {
-		return
-	}
-	removed := d.lb.TakeRemovedUDPBackends()
-	if len(removed) == 0 {
-		return
-	}
-	n, err := d.lb.DestroyUDPSockets(d.cfg.CgroupRoot, removed)
-	if err != nil {
-		d.log.Warn("destroy UDP sockets of removed backends", "err", err)
-	}
-	if n > 0 {
-		d.log.Info("destroyed connected UDP sockets of removed backends", "sockets", n, "backends", removed)
+	if d.lb != nil {
+		d.udp.add(d.lb.TakeRemovedUDPBackends())
 	}
 }
 
@@ -262,10 +278,13 @@ func (d *Dataplane) afterSync() {
 // replaces the programmed state, repairing only what differs.
 func (d *Dataplane) Start(ctx context.Context) error {
 	if d.proxy == nil {
-		return errors.New("dataplane: Start needs Config.Client")
+		return errNoClient
 	}
 	if d.lb != nil {
 		go d.collectConntrack(ctx)
+		if len(d.cfg.PodDevices) > 0 {
+			go d.watchPodDevices(ctx)
+		}
 	}
 	return d.proxy.Start(ctx)
 }
@@ -306,6 +325,39 @@ func (d *Dataplane) Synced() <-chan struct{} {
 	return d.proxy.Synced()
 }
 
+// EndpointSliceProgrammed blocks until the dataplane, running Start,
+// carries the EndpointSlice namespace/name at resourceVersion or later
+// (or has removed it since), and returns the time at which the sync that
+// programmed it finished: from then on new connections see the slice's
+// endpoints as written, in eBPF and in iptables mode. It is the end point
+// of the "EndpointSlice write acknowledged by the API -> backend usable or
+// unusable in the dataplane" latency:
+//
+//	s, err := client.DiscoveryV1().EndpointSlices(ns).Update(ctx, s, metav1.UpdateOptions{})
+//	acked := time.Now()
+//	programmed, err := dp.EndpointSliceProgrammed(ctx, s.Namespace, s.Name, s.ResourceVersion)
+//	latency := programmed.Sub(acked) // may be < 0: the watch can beat the response
+//
+// See proxy.Proxy.EndpointSliceProgrammed for the details.
+func (d *Dataplane) EndpointSliceProgrammed(ctx context.Context, namespace, name, resourceVersion string) (time.Time, error) {
+	if d.proxy == nil {
+		return time.Time{}, errNoClient
+	}
+	return d.proxy.EndpointSliceProgrammed(ctx, namespace, name, resourceVersion)
+}
+
+// EndpointSliceRemoved blocks until nothing of the EndpointSlice
+// namespace/name is left in the dataplane (after a Delete) and returns when
+// that sync finished; see proxy.Proxy.EndpointSliceRemoved.
+func (d *Dataplane) EndpointSliceRemoved(ctx context.Context, namespace, name string) (time.Time, error) {
+	if d.proxy == nil {
+		return time.Time{}, errNoClient
+	}
+	return d.proxy.EndpointSliceRemoved(ctx, namespace, name)
+}
+
+var errNoClient = errors.New("dataplane: needs Config.Client")
+
 func classify(err error) string {
 	if errors.Is(err, lb.ErrMapFull) {
 		return "map_full"
@@ -333,6 +385,7 @@ func (d *Dataplane) Collectors() []prometheus.Collector {
 func (d *Dataplane) Close() error {
 	d.health.Close()
 	if d.lb != nil {
+		d.udp.close()
 		return d.lb.Close()
 	}
 	return nil

@@ -74,24 +74,41 @@ func (lb *LB) AttachCgroup(path string) error {
 	return nil
 }
 
+// tcHook is a tc program and the hook it attaches to.
+type tcHook struct {
+	name   string // pin and clsact filter name part
+	attach ebpf.AttachType
+	prog   *ebpf.Program
+	parent uint32
+}
+
 // AttachDevice attaches the NodePort programs to a device's ingress and
 // egress. netnsPath is the namespace the device lives in ("" = current).
 func (lb *LB) AttachDevice(netnsPath, dev string, mode TCMode) error {
+	return lb.attachTC(netnsPath, dev, mode, []tcHook{
+		{"ingress", ebpf.AttachTCXIngress, lb.objs.TcNodeportIngress, netlink.HANDLE_MIN_INGRESS},
+		{"egress", ebpf.AttachTCXEgress, lb.objs.TcNodeportEgress, netlink.HANDLE_MIN_EGRESS},
+	})
+}
+
+// AttachPodDevice attaches the pod program to the ingress of a device that
+// carries the local pods' traffic into the node (the CNI bridge, or a pod's
+// host-side veth): replies of local NodePort backends are translated there
+// and sent on, whatever device the route to the client leaves by.
+func (lb *LB) AttachPodDevice(netnsPath, dev string, mode TCMode) error {
+	return lb.attachTC(netnsPath, dev, mode, []tcHook{
+		{"pod_ingress", ebpf.AttachTCXIngress, lb.objs.TcPodIngress, netlink.HANDLE_MIN_INGRESS},
+	})
+}
+
+func (lb *LB) attachTC(netnsPath, dev string, mode TCMode, hooks []tcHook) error {
 	return nsutil.Do(netnsPath, func() error {
 		l, err := netlink.LinkByName(dev)
 		if err != nil {
 			return fmt.Errorf("device %s: %w", dev, err)
 		}
 		ifindex := l.Attrs().Index
-		for _, dir := range []struct {
-			name   string
-			attach ebpf.AttachType
-			prog   *ebpf.Program
-			parent uint32
-		}{
-			{"ingress", ebpf.AttachTCXIngress, lb.objs.TcNodeportIngress, netlink.HANDLE_MIN_INGRESS},
-			{"egress", ebpf.AttachTCXEgress, lb.objs.TcNodeportEgress, netlink.HANDLE_MIN_EGRESS},
-		} {
+		for _, h := range hooks {
 			var err error
 			if mode != TCNetlink {
 				matches := func(info *link.Info) bool {
@@ -99,19 +116,19 @@ func (lb *LB) AttachDevice(netnsPath, dev string, mode TCMode) error {
 					return ti != nil && int(ti.Ifindex) == ifindex
 				}
 				create := func() (link.Link, error) {
-					return link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: dir.prog, Attach: dir.attach})
+					return link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: h.prog, Attach: h.attach})
 				}
-				err = lb.attach(fmt.Sprintf("tc_%s_%s", dev, dir.name), dir.prog, matches, create)
+				err = lb.attach(fmt.Sprintf("tc_%s_%s", dev, h.name), h.prog, matches, create)
 				if mode == TCAuto && errors.Is(err, link.ErrNotSupported) {
 					lb.log.Warn("TCX is not supported by this kernel; attaching with clsact via netlink", "device", dev)
 					mode = TCNetlink
 				}
 			}
 			if mode == TCNetlink {
-				err = lb.attachClsact(netnsPath, l, dir.parent, dir.prog, "skiff_"+dir.name)
+				err = lb.attachClsact(netnsPath, l, h.parent, h.prog, "skiff_"+h.name)
 			}
 			if err != nil {
-				return fmt.Errorf("attach %s to %s: %w", dir.name, dev, err)
+				return fmt.Errorf("attach %s to %s: %w", h.name, dev, err)
 			}
 		}
 		return nil

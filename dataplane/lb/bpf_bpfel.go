@@ -65,6 +65,21 @@ type bpfCtKey struct {
 	Pad   uint16
 }
 
+type bpfFragKey struct {
+	_     structs.HostLayout
+	Saddr uint32
+	Daddr uint32
+	Id    uint16
+	Proto uint8
+	Pad   uint8
+}
+
+type bpfFragPorts struct {
+	_     structs.HostLayout
+	Sport uint16
+	Dport uint16
+}
+
 type bpfFrontend struct {
 	_     structs.HostLayout
 	Addr  uint32
@@ -92,6 +107,7 @@ type bpfSockRev struct {
 	Port  uint16
 	Pad   uint16
 	SvcId uint32
+	Pid   uint32
 }
 
 type bpfSvcKey struct {
@@ -126,6 +142,7 @@ const (
 	bpfMapBackends           = "backends"
 	bpfMapConntrack          = "conntrack"
 	bpfMapDrops              = "drops"
+	bpfMapFrags              = "frags"
 	bpfMapMaglev             = "maglev"
 	bpfMapNodeAddrs          = "node_addrs"
 	bpfMapRevNat             = "rev_nat"
@@ -144,6 +161,7 @@ const (
 	bpfProgSock6Sendmsg      = "sock6_sendmsg"
 	bpfProgTcNodeportEgress  = "tc_nodeport_egress"
 	bpfProgTcNodeportIngress = "tc_nodeport_ingress"
+	bpfProgTcPodIngress      = "tc_pod_ingress"
 	bpfVarCtTimeoutClosingNs = "ct_timeout_closing_ns"
 	bpfVarCtTimeoutTcpNs     = "ct_timeout_tcp_ns"
 	bpfVarCtTimeoutUdpNs     = "ct_timeout_udp_ns"
@@ -207,6 +225,7 @@ type bpfProgramSpecs struct {
 	Sock6Sendmsg      *ebpf.ProgramSpec `ebpf:"sock6_sendmsg"`
 	TcNodeportEgress  *ebpf.ProgramSpec `ebpf:"tc_nodeport_egress"`
 	TcNodeportIngress *ebpf.ProgramSpec `ebpf:"tc_nodeport_ingress"`
+	TcPodIngress      *ebpf.ProgramSpec `ebpf:"tc_pod_ingress"`
 }
 
 // bpfMapSpecs contains maps before they are loaded into the kernel.
@@ -217,6 +236,7 @@ type bpfMapSpecs struct {
 	Backends   *ebpf.MapSpec `ebpf:"backends"`
 	Conntrack  *ebpf.MapSpec `ebpf:"conntrack"`
 	Drops      *ebpf.MapSpec `ebpf:"drops"`
+	Frags      *ebpf.MapSpec `ebpf:"frags"`
 	Maglev     *ebpf.MapSpec `ebpf:"maglev"`
 	NodeAddrs  *ebpf.MapSpec `ebpf:"node_addrs"`
 	RevNat     *ebpf.MapSpec `ebpf:"rev_nat"`
@@ -262,6 +282,7 @@ type bpfMaps struct {
 	Backends   *ebpf.Map `ebpf:"backends"`
 	Conntrack  *ebpf.Map `ebpf:"conntrack"`
 	Drops      *ebpf.Map `ebpf:"drops"`
+	Frags      *ebpf.Map `ebpf:"frags"`
 	Maglev     *ebpf.Map `ebpf:"maglev"`
 	NodeAddrs  *ebpf.Map `ebpf:"node_addrs"`
 	RevNat     *ebpf.Map `ebpf:"rev_nat"`
@@ -276,6 +297,7 @@ func (m *bpfMaps) Close() error {
 		m.Backends,
 		m.Conntrack,
 		m.Drops,
+		m.Frags,
 		m.Maglev,
 		m.NodeAddrs,
 		m.RevNat,
@@ -314,6 +336,7 @@ type bpfPrograms struct {
 	Sock6Sendmsg      *ebpf.Program `ebpf:"sock6_sendmsg"`
 	TcNodeportEgress  *ebpf.Program `ebpf:"tc_nodeport_egress"`
 	TcNodeportIngress *ebpf.Program `ebpf:"tc_nodeport_ingress"`
+	TcPodIngress      *ebpf.Program `ebpf:"tc_pod_ingress"`
 }
 
 func (p *bpfPrograms) Close() error {
@@ -330,6 +353,7 @@ func (p *bpfPrograms) Close() error {
 		p.Sock6Sendmsg,
 		p.TcNodeportEgress,
 		p.TcNodeportIngress,
+		p.TcPodIngress,
 	)
 }
 

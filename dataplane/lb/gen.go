@@ -5,3 +5,4 @@ package lb
 // with `make generate`, which sets CLANG and BPF_CFLAGS.
 //
 //go:generate go tool bpf2go -cc $CLANG -cflags $BPF_CFLAGS -target bpfel -type svc_key -type svc_value -type backend -type frontend -type ct_key -type ct_entry -type svc_stats -type affinity_key -type affinity_value -type sock_key -type sock_rev -type node_addr bpf ../../bpf/skiff.c -- -I/usr/include/x86_64-linux-gnu
+//go:generate go tool bpf2go -cc $CLANG -cflags $BPF_CFLAGS -target bpfel -type backend_addr sockterm ../../bpf/sock_term.c -- -I/usr/include/x86_64-linux-gnu

@@ -35,7 +35,10 @@ type Config struct {
 	// SNATPortMin and SNATPortMax bound the source ports used when NodePort
 	// traffic is SNATed to a remote backend. Zero: 32768-65535.
 	SNATPortMin, SNATPortMax uint16
-	Logger                   *slog.Logger
+	// EditSpec, when set, changes the programs before they load. Tests use
+	// it to make the verifier reject them and check the error's path.
+	EditSpec func(*ebpf.CollectionSpec) error
+	Logger   *slog.Logger
 }
 
 // MapSizes are the capacities of the BPF maps.
@@ -107,6 +110,11 @@ type LB struct {
 	log  *slog.Logger
 	objs bpfObjects
 	eng  *engine
+	// sockTerm destroys UDP sockets with bpf_sock_destroy; nil when the
+	// kernel lacks it (netlink SOCK_DESTROY is used instead). destroyMu
+	// serializes its runs.
+	sockTerm  *sockTerm
+	destroyMu sync.Mutex
 
 	mu      sync.Mutex
 	links   []link.Link
@@ -128,6 +136,11 @@ func Load(cfg Config) (*LB, error) {
 	}
 	if err := configure(spec, cfg); err != nil {
 		return nil, err
+	}
+	if cfg.EditSpec != nil {
+		if err := cfg.EditSpec(spec); err != nil {
+			return nil, err
+		}
 	}
 	lb := &LB{cfg: cfg, log: cfg.Logger}
 	opts := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: cfg.PinDir}}
@@ -159,6 +172,9 @@ func Load(cfg Config) (*LB, error) {
 	if err := lb.eng.loadState(&lb.objs); err != nil {
 		lb.objs.Close()
 		return nil, fmt.Errorf("read pinned state: %w", err)
+	}
+	if lb.sockTerm, err = loadSockTerm(lb.objs.SockRevnat); err != nil {
+		lb.log.Info("bpf_sock_destroy is not available (Linux 6.5+): UDP sockets of removed backends are destroyed with netlink SOCK_DESTROY", "err", err)
 	}
 	return lb, nil
 }
@@ -244,6 +260,10 @@ func (lb *LB) Close() error {
 		errs = append(errs, c())
 	}
 	lb.closers = nil
+	if lb.sockTerm != nil {
+		errs = append(errs, lb.sockTerm.close())
+		lb.sockTerm = nil
+	}
 	errs = append(errs, lb.objs.Close())
 	return errors.Join(errs...)
 }

@@ -516,3 +516,43 @@ func TestConntrackGC(t *testing.T) {
 		t.Fatalf("GC removed %d expired entries (%v), want both directions of the flow", n, err)
 	}
 }
+
+// A local backend's reply is translated back where it enters the node from
+// the pods, and sent on by the FIB, so that it is right whatever device the
+// route to the client leaves by; the NodePort device's egress then leaves
+// it alone.
+func TestNodePortLocalReplyFromPodDevice(t *testing.T) {
+	env := newNPEnv(t, Config{})
+	mustUpsert(t, env.lb, npService(model.UDP, false, npBackend{addr: "10.244.1.2", local: true}))
+	client := netip.AddrPortFrom(clientIP, 40000)
+	if ret, _ := env.ingress(t, packet{src: client, dst: nodePort, proto: protoUDP, payload: []byte("q")}); ret != tcRedirect {
+		t.Fatalf("request verdict %d, want redirect", ret)
+	}
+	backend := ap("10.244.1.2:8080")
+	ret, out := env.run(t, env.lb.objs.TcPodIngress, packet{src: backend, dst: client, proto: protoUDP, payload: []byte("a")})
+	if ret != tcRedirect {
+		t.Fatalf("reply verdict %d on the pod device, want redirect (its source is now a node address)", ret)
+	}
+	if out.src != nodePort || out.dst != client || out.ttl != 63 {
+		t.Fatalf("reply %s -> %s ttl %d, want %s -> %s ttl 63", out.src, out.dst, out.ttl, nodePort, client)
+	}
+	if ret, again := env.egress(t, out.packet); ret != tcPass || again.src != nodePort {
+		t.Fatalf("egress of the translated reply: verdict %d, %s -> %s: translated twice", ret, again.src, again.dst)
+	}
+	t.Run("ICMP errors", func(t *testing.T) {
+		sent := packet{src: client, dst: backend, proto: protoUDP, payload: []byte("q")}
+		ret, out := env.run(t, env.lb.objs.TcPodIngress, icmpError(backend.Addr(), clientIP, sent))
+		if ret != tcRedirect || out.src.Addr() != nodeIP || out.dst.Addr() != clientIP {
+			t.Fatalf("ICMP error from the backend: verdict %d, %s -> %s", ret, out.src, out.dst)
+		}
+		if out.inner == nil || out.inner.src != client || out.inner.dst != nodePort {
+			t.Fatalf("quoted packet %+v, want %s -> %s", out.inner, client, nodePort)
+		}
+	})
+	t.Run("other pod traffic", func(t *testing.T) {
+		p := packet{src: backend, dst: ap("10.244.2.2:53"), proto: protoUDP, payload: []byte("x")}
+		if ret, out := env.run(t, env.lb.objs.TcPodIngress, p); ret != tcPass || out.src != p.src || out.dst != p.dst {
+			t.Fatalf("verdict %d, %s -> %s; want it untouched", ret, out.src, out.dst)
+		}
+	})
+}

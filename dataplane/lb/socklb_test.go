@@ -11,6 +11,7 @@ import (
 	"skiff.dev/skiff/dataplane/internal/nettest"
 	"skiff.dev/skiff/dataplane/internal/nsutil"
 	"skiff.dev/skiff/dataplane/model"
+	"skiff.dev/skiff/internal/testenv"
 )
 
 func TestMain(m *testing.M) { nettest.Main(m) }
@@ -283,39 +284,80 @@ func TestSocketLBNodePortFromNode(t *testing.T) {
 }
 
 // A connected UDP socket whose backend is removed is destroyed, so the
-// client notices and reconnects (to a live backend).
+// client notices and reconnects (to a live backend): with the
+// bpf_sock_destroy iterator, with netlink SOCK_DESTROY (older kernels), and
+// when the process that connected is gone, so its network namespace is
+// found through the cgroup.
 func TestSocketLBDestroysConnectedUDPToRemovedBackend(t *testing.T) {
-	env := newSockEnv(t, 2)
-	mustUpsert(t, env.lb, testService(endpoints(1, 2)))
-	c := nettest.StartClient(t, env.cgroup, env.pod)
-	// Hold connected UDP sockets until both backends have one.
-	byBackend := map[string]string{}
-	toBe2 := 0
-	for i := 0; len(byBackend) < 2 && i < 50; i++ {
-		id := fmt.Sprint("u", i)
-		r := c.Do(nettest.Request{Op: "hold-udp", ID: id, Addr: vip + ":53", Msg: "q"})
-		if r.Err != "" {
-			t.Fatal(r.Err)
-		}
-		byBackend[r.Backend()] = id
-		if r.Backend() == "be2" {
-			toBe2++
-		}
-	}
-	mustUpsert(t, env.lb, testService(endpoints(1)))
-	removed := env.lb.TakeRemovedUDPBackends()
-	if len(removed) != 1 || removed[0] != netip.MustParseAddrPort("10.200.2.2:5353") {
-		t.Fatalf("removed UDP backends %v, want 10.200.2.2:5353", removed)
-	}
-	n, err := env.lb.DestroyUDPSockets(env.cgroup, removed)
-	if err != nil || n != toBe2 {
-		t.Fatalf("destroyed %d sockets (%v), want the %d connected to be2", n, err, toBe2)
-	}
-	if r := c.Do(nettest.Request{Op: "send", ID: byBackend["be2"], Msg: "q"}); r.Err == "" {
-		t.Fatalf("socket to the removed backend still works: %+v", r)
-	}
-	if r := c.Do(nettest.Request{Op: "send", ID: byBackend["be1"], Msg: "q"}); r.Err != "" || r.Backend() != "be1" {
-		t.Fatalf("socket to the remaining backend: %+v", r)
+	for _, tc := range []struct {
+		name             string
+		iterator, exited bool
+	}{
+		{"bpf_sock_destroy", true, false},
+		{"netlink SOCK_DESTROY", false, false},
+		{"connecting process gone", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newSockEnv(t, 2)
+			testenv.Require(t, env.lb.sockTerm != nil, "bpf_sock_destroy (Linux 6.5+)")
+			if !tc.iterator {
+				env.lb.sockTerm.close()
+				env.lb.sockTerm = nil
+			}
+			mustUpsert(t, env.lb, testService(endpoints(1, 2)))
+			c := nettest.StartClient(t, env.cgroup, env.pod)
+			// Hold connected UDP sockets until both backends have one.
+			byBackend := map[string]string{}
+			toBe2 := 0
+			for i := 0; len(byBackend) < 2 && i < 50; i++ {
+				id := fmt.Sprint("u", i)
+				r := c.Do(nettest.Request{Op: "hold-udp", ID: id, Addr: vip + ":53", Msg: "q"})
+				if r.Err != "" {
+					t.Fatal(r.Err)
+				}
+				byBackend[r.Backend()] = id
+				if r.Backend() == "be2" {
+					toBe2++
+				}
+			}
+			// Socket-LB recorded who connected them.
+			var k bpfSockKey
+			var v bpfSockRev
+			var keys []bpfSockKey
+			for it := env.lb.objs.SockRevnat.Iterate(); it.Next(&k, &v); {
+				if int(v.Pid) != c.Pid() {
+					t.Fatalf("sock_revnat entry %+v: pid %d, the client is %d", k, v.Pid, c.Pid())
+				}
+				keys = append(keys, k)
+			}
+			if tc.exited {
+				// Pretend another process, since exited, connected them.
+				for _, k := range keys {
+					if err := env.lb.objs.SockRevnat.Lookup(k, &v); err != nil {
+						t.Fatal(err)
+					}
+					v.Pid = 1<<31 - 1 // beyond any pid_max
+					if err := env.lb.objs.SockRevnat.Update(k, v, 0); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			mustUpsert(t, env.lb, testService(endpoints(1)))
+			removed := env.lb.TakeRemovedUDPBackends()
+			if len(removed) != 1 || removed[0] != netip.MustParseAddrPort("10.200.2.2:5353") {
+				t.Fatalf("removed UDP backends %v, want 10.200.2.2:5353", removed)
+			}
+			n, err := env.lb.DestroyUDPSockets(env.cgroup, removed)
+			if err != nil || n != toBe2 {
+				t.Fatalf("destroyed %d sockets (%v), want the %d connected to be2", n, err, toBe2)
+			}
+			if r := c.Do(nettest.Request{Op: "send", ID: byBackend["be2"], Msg: "q"}); r.Err == "" {
+				t.Fatalf("socket to the removed backend still works: %+v", r)
+			}
+			if r := c.Do(nettest.Request{Op: "send", ID: byBackend["be1"], Msg: "q"}); r.Err != "" || r.Backend() != "be1" {
+				t.Fatalf("socket to the remaining backend: %+v", r)
+			}
+		})
 	}
 }
 

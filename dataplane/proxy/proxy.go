@@ -3,7 +3,10 @@
 // the desired model for each changed service, and hands it to a
 // model.Programmer (the eBPF or the iptables back end). Event handlers
 // only enqueue service keys; a worker re-reads the listers, so a burst of
-// changes to one service costs one sync.
+// changes to one service costs one sync. It records which EndpointSlice
+// versions the Programmer holds, so that a caller can wait for a write to
+// reach the dataplane (EndpointSliceProgrammed) and the network
+// programming latency is measured.
 package proxy
 
 import (
@@ -67,6 +70,8 @@ type Proxy struct {
 	synced   chan struct{}
 	once     sync.Once
 	metrics  *metrics
+	// programmed tracks the EndpointSlice versions the Programmer holds.
+	programmed *programmed
 }
 
 // New returns a Proxy; Start runs it.
@@ -80,8 +85,9 @@ func New(cfg Config) *Proxy {
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[types.NamespacedName](),
 			workqueue.TypedRateLimitingQueueConfig[types.NamespacedName]{Name: "dataplane"}),
-		synced:  make(chan struct{}),
-		metrics: newMetrics(),
+		synced:     make(chan struct{}),
+		metrics:    newMetrics(),
+		programmed: newProgrammed(time.Now()),
 	}
 }
 
@@ -183,18 +189,21 @@ func (p *Proxy) fullSync() error {
 		return err
 	}
 	desired := make([]model.Service, 0, len(svcs))
+	sources := make([][]*discoveryv1.EndpointSlice, 0, len(svcs))
 	for _, s := range svcs {
-		m, ok, err := p.build(s)
+		m, slices, ok, err := p.build(s)
 		if err != nil {
 			return err
 		}
 		if ok {
 			desired = append(desired, m)
+			sources = append(sources, slices)
 		}
 	}
 	start := time.Now()
 	err = p.cfg.Programmer.Replace(desired)
-	p.metrics.observe(time.Since(start), err, p.classify)
+	end := time.Now()
+	p.metrics.observe(end.Sub(start), err, p.classify)
 	if p.cfg.HealthCheck != nil {
 		p.cfg.HealthCheck.Replace(desired)
 	}
@@ -202,20 +211,33 @@ func (p *Proxy) fullSync() error {
 		for _, s := range desired {
 			p.queue.AddRateLimited(s.Name)
 		}
+		return err
 	}
-	return err
+	for i, s := range desired {
+		p.recordProgrammed(s.Name, sources[i], end)
+	}
+	return nil
 }
 
-func (p *Proxy) build(svc *corev1.Service) (model.Service, bool, error) {
+// recordProgrammed notes the slices a service was programmed from and
+// observes the network programming latency of their new changes.
+func (p *Proxy) recordProgrammed(svc types.NamespacedName, slices []*discoveryv1.EndpointSlice, at time.Time) {
+	for _, t := range p.programmed.record(svc, slices, at) {
+		p.metrics.programming.Observe(at.Sub(t).Seconds())
+	}
+}
+
+// build returns the model of svc and the slices it was built from.
+func (p *Proxy) build(svc *corev1.Service) (model.Service, []*discoveryv1.EndpointSlice, bool, error) {
 	sel := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: svc.Name})
 	slices, err := p.slices.EndpointSlices(svc.Namespace).List(sel)
 	if err != nil {
-		return model.Service{}, false, err
+		return model.Service{}, nil, false, err
 	}
 	// Listers return no particular order; a stable model is easier to read.
 	sort.Slice(slices, func(i, j int) bool { return slices[i].Name < slices[j].Name })
 	m, ok := BuildService(svc, slices, p.cfg.NodeName)
-	return m, ok, nil
+	return m, slices, ok, nil
 }
 
 // next processes one queued service.
@@ -239,13 +261,14 @@ func (p *Proxy) sync(key types.NamespacedName) error {
 	start := time.Now()
 	svc, err := p.services.Services(key.Namespace).Get(key.Name)
 	var m model.Service
+	var slices []*discoveryv1.EndpointSlice
 	ok := false
 	switch {
 	case apierrors.IsNotFound(err):
 	case err != nil:
 		return err
 	default:
-		if m, ok, err = p.build(svc); err != nil {
+		if m, slices, ok, err = p.build(svc); err != nil {
 			return err
 		}
 	}
@@ -253,8 +276,13 @@ func (p *Proxy) sync(key types.NamespacedName) error {
 		err = p.cfg.Programmer.Upsert(m)
 	} else {
 		err = p.cfg.Programmer.Delete(key)
+		slices = nil
 	}
-	p.metrics.observe(time.Since(start), err, p.classify)
+	end := time.Now()
+	p.metrics.observe(end.Sub(start), err, p.classify)
+	if err == nil {
+		p.recordProgrammed(key, slices, end)
+	}
 	if p.cfg.HealthCheck != nil {
 		if ok {
 			p.cfg.HealthCheck.Upsert(m)

@@ -105,6 +105,9 @@ func StartClient(t testing.TB, cgroup string, ns *NS) *Client {
 	return c
 }
 
+// Pid is the client process's id.
+func (c *Client) Pid() int { return c.cmd.Process.Pid }
+
 // Do performs one request.
 func (c *Client) Do(r Request) Response {
 	c.t.Helper()
