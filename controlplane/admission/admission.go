@@ -1,7 +1,36 @@
 // Package admission defines the admission chain: plugins that see every
 // write after decoding and defaulting and may change it (mutating) or
-// refuse it (validating) before it reaches storage. Node authorization and
-// RBAC-aware plugins plug in here too.
+// refuse it (validating) before it reaches storage. The plugins live in
+// subpackages, one each; package plugins builds them in Kubernetes' order.
+//
+// # Where admission sits
+//
+// A request passes authentication (auth.Authenticator), then
+// authorization (auth.Authorizer, asked by the apiserver's filter before
+// any handler runs), then, for a write, the registry: defaulting, the
+// mutating plugins (Chain.Admit), the kind's validation, the validating
+// plugins (Chain.Validate), storage. Deletes reach only Chain.Validate,
+// with OldObject set.
+//
+// # Authorization and admission
+//
+// The two answer different questions, as in Kubernetes. The authorizer
+// sees only the request's attributes (user, verb, resource, namespace,
+// name, path) and decides whether the user may make such a request at
+// all: RBAC and the node authorizer are auth.Authorizers, combined with
+// auth.UnionAuthorizer where the server builds its authorizer, and need
+// nothing from this package. Admission sees the objects: rules that
+// depend on an object's content or on the stored object are plugins in
+// this chain that read Attributes.User. Node authorization has both
+// halves in Kubernetes: the node authorizer (which objects a node may
+// read and write at all) and the NodeRestriction admission plugin (a node
+// changes only its own Node and the pods bound to it, and only some
+// fields); the latter goes in the chain right after ServiceAccount. A
+// plugin that needs an authorization decision about something a write
+// implies (Kubernetes' OwnerReferencesPermissionEnforcement asks whether
+// the user may delete the owner it references) takes an auth.Authorizer in
+// its configuration and asks it with auth.Attributes built from
+// Attributes.User.
 package admission
 
 import (

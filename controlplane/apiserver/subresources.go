@@ -13,18 +13,22 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"skiff.dev/skiff/controlplane/admission/disruption"
 	"skiff.dev/skiff/controlplane/registry"
 	"skiff.dev/skiff/controlplane/registry/kinds"
 	"skiff.dev/skiff/controlplane/storage"
 )
 
 // DefaultSubresources returns the handlers of the special subresources:
-// pods/binding, pods/eviction and namespaces/finalize.
-func DefaultSubresources() map[string]SubresourceHandler {
+// pods/binding, pods/eviction (which asks evictor, the disruption budget
+// check) and namespaces/finalize.
+func DefaultSubresources(evictor *disruption.Evictor) map[string]SubresourceHandler {
 	core := corev1.SchemeGroupVersion
 	return map[string]SubresourceHandler{
-		storeKey(core, "pods") + "/binding":        serveBinding,
-		storeKey(core, "pods") + "/eviction":       serveEviction,
+		storeKey(core, "pods") + "/binding": serveBinding,
+		storeKey(core, "pods") + "/eviction": func(w http.ResponseWriter, r *http.Request, q *Request) {
+			serveEviction(w, r, q, evictor)
+		},
 		storeKey(core, "namespaces") + "/finalize": serveFinalize,
 	}
 }
@@ -102,18 +106,23 @@ func serveBinding(w http.ResponseWriter, r *http.Request, q *Request) {
 }
 
 // serveEviction deletes a pod the way kubectl drain asks to: POST
-// pods/{name}/eviction with the delete options in the Eviction.
-func serveEviction(w http.ResponseWriter, r *http.Request, q *Request) {
+// pods/{name}/eviction with the delete options in the Eviction, refused
+// with 429 when a disruption budget would break.
+func serveEviction(w http.ResponseWriter, r *http.Request, q *Request, evictor *disruption.Evictor) {
 	var ev policyv1.Eviction
 	serveCreateOnly(w, r, q, policyv1.SchemeGroupVersion.WithKind("Eviction"), &ev, func() error {
 		opts := ev.DeleteOptions
 		if opts == nil {
 			opts = &metav1.DeleteOptions{}
 		}
-		_, _, err := q.Store.Delete(r.Context(), q.Namespace(), q.Name(), registry.DeleteOptions{
-			WriteOptions: q.WriteOptions(r, opts.DryRun, ""), Options: opts,
-		})
-		return err
+		if dry := r.URL.Query()["dryRun"]; len(dry) > 0 && len(opts.DryRun) == 0 {
+			opts.DryRun = dry
+		}
+		if err := checkDryRun(opts.DryRun); err != nil {
+			return err
+		}
+		pods := disruption.StorePods{Store: q.Store, Options: q.WriteOptions(r, opts.DryRun, "")}
+		return evictor.Evict(r.Context(), pods, q.Namespace(), q.Name(), opts)
 	})
 }
 

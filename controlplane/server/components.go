@@ -53,8 +53,12 @@ func (s *Server) startComponents(ctx context.Context, g *errgroup.Group) error {
 		g.Go(func() error { return sched.Start(ctx) })
 	}
 	if !s.cfg.DisableControllers {
+		list := s.cfg.Controllers
+		if list == nil {
+			list = ControllerConstructors(s.cfg)
+		}
 		m := controllers.NewManager(controllers.ManagerConfig{
-			Client: cs, Controllers: ControllerConstructors(s.cfg), LeaderElection: true,
+			Client: cs, Controllers: list, LeaderElection: true,
 			Logger: s.cfg.Logger.With("component", "controller-manager"),
 		})
 		g.Go(func() error { return m.Start(ctx) })

@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"os"
 	"time"
+
+	"skiff.dev/skiff/controlplane/controllers"
 )
 
 // Config configures a server. The zero value of each field means its
@@ -53,13 +55,16 @@ type Config struct {
 	// DisableScheduler and DisableControllers leave those parts out (tests
 	// of the bare API; a cluster whose scheduler runs elsewhere).
 	DisableScheduler, DisableControllers bool
+	// Controllers, when set, replaces the controller manager's list
+	// (ControllerConstructors).
+	Controllers []controllers.Constructor
 	// ObservedUsageWeight is how much nodes' real usage counts in
 	// scheduling, against requests (0: the scheduler's default).
 	ObservedUsageWeight int64
 	// MetricsMaxAge is how long reported resource metrics stay valid
 	// (default 1m: a few agent report intervals).
 	MetricsMaxAge time.Duration
-	Logger              *slog.Logger
+	Logger        *slog.Logger
 }
 
 // Defaults returns cfg with every unset field given its default.

@@ -20,9 +20,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"skiff.dev/skiff/controlplane/admission/plugins"
 	"skiff.dev/skiff/controlplane/apiserver"
 	"skiff.dev/skiff/controlplane/auth"
 	"skiff.dev/skiff/controlplane/etcd"
@@ -111,8 +113,19 @@ func (s *Server) Start(ctx context.Context) error {
 	}, []string{"operation", "type"})
 	s.registry.MustRegister(etcdLatency)
 
+	host := cfg.BindAddress
+	if ip, err := netip.ParseAddr(host); err != nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	s.url = "https://" + net.JoinHostPort(host, strconv.Itoa(cfg.HTTPSPort))
+	loopback := s.loopbackConfig(creds)
+	adm, err := plugins.New(plugins.Config{Client: kubernetes.NewForConfigOrDie(loopback)})
+	if err != nil {
+		return fmt.Errorf("admission: %w", err)
+	}
+
 	g, ctx := errgroup.WithContext(ctx)
-	st, err := buildStores(ctx, g, client, cfg, etcdLatency)
+	st, err := buildStores(ctx, g, client, cfg, etcdLatency, adm.Chain)
 	if err != nil {
 		return err
 	}
@@ -127,7 +140,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.usage = resourcemetrics.NewStore(cfg.MetricsMaxAge)
 	api, err := apiserver.New(apiserver.Config{
 		Stores:        st.stores,
-		Subresources:  apiserver.DefaultSubresources(),
+		Subresources:  apiserver.DefaultSubresources(adm.Evictor),
 		Groups:        []apiserver.Group{resourcemetrics.Group(s.usage)},
 		Authenticator: auth.UnionAuthenticator(auth.NewX509Authenticator(creds.ca.CertPool()), tokens),
 		Authorizer:    auth.UnionAuthorizer(auth.PathAuthorizer(auth.PublicPaths()...), auth.GroupAuthorizer(auth.GroupMasters)),
@@ -146,11 +159,6 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s:%d: %w", cfg.BindAddress, cfg.HTTPSPort, err)
 	}
-	host := cfg.BindAddress
-	if ip, err := netip.ParseAddr(host); err != nil || ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	s.url = "https://" + net.JoinHostPort(host, strconv.Itoa(cfg.HTTPSPort))
 	srv := &http.Server{
 		Handler:           api,
 		TLSConfig:         creds.tls,
@@ -171,6 +179,10 @@ func (s *Server) Start(ctx context.Context) error {
 		_ = srv.Shutdown(sctx)
 		return nil
 	})
+
+	// The admission plugins' caches fill once the API listens; the
+	// namespace lifecycle plugin holds writes until they have.
+	g.Go(func() error { return adm.Start(ctx) })
 
 	if err := s.writeKubeconfigs(creds); err != nil {
 		return err
@@ -312,6 +324,17 @@ func (s *Server) writeKubeconfigs(c *credentials) error {
 		}
 	}
 	return nil
+}
+
+// loopbackConfig is the client configuration of the server's own parts
+// (admission plugins, scheduler, controllers): the admin token over the
+// serving URL, verified against the CA.
+func (s *Server) loopbackConfig(c *credentials) *rest.Config {
+	return &rest.Config{
+		Host: s.url, BearerToken: c.adminToken, UserAgent: "skiff-server",
+		TLSClientConfig: rest.TLSClientConfig{CAData: c.ca.CertPEM},
+		QPS:             500, Burst: 1000,
+	}
 }
 
 // AdminToken returns the admin bearer token, for tests of token

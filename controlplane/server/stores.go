@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
+	"skiff.dev/skiff/controlplane/admission"
 	"skiff.dev/skiff/controlplane/apis"
 	"skiff.dev/skiff/controlplane/openapi"
 	"skiff.dev/skiff/controlplane/registry"
@@ -32,7 +33,7 @@ type builtStores struct {
 
 // buildStores creates the object store, REST store and field managers of
 // every resource, and starts the address allocators in g.
-func buildStores(ctx context.Context, g *errgroup.Group, client *clientv3.Client, cfg Config, etcdLatency *prometheus.HistogramVec) (*builtStores, error) {
+func buildStores(ctx context.Context, g *errgroup.Group, client *clientv3.Client, cfg Config, etcdLatency *prometheus.HistogramVec, chain *admission.Chain) (*builtStores, error) {
 	ips, err := allocator.NewIPRange(client, "/registry/ranges/serviceips/", cfg.ServiceCIDR)
 	if err != nil {
 		return nil, err
@@ -81,7 +82,7 @@ func buildStores(ctx context.Context, g *errgroup.Group, client *clientv3.Client
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.GroupResource(), err)
 		}
-		rs := registry.NewStore(r, st, nil)
+		rs := registry.NewStore(r, st, chain)
 		if err := addFieldManagers(rs, tc); err != nil {
 			return nil, err
 		}

@@ -193,6 +193,20 @@ func (r *Range) Next(ctx context.Context) (string, error) {
 	if r.readyErr != nil {
 		return "", r.readyErr
 	}
+	v, err := r.pick()
+	if errors.Is(err, ErrFull) {
+		// The watch may not have caught up with a release yet: read the
+		// keys afresh before saying the range is full.
+		if _, lerr := r.load(ctx); lerr != nil {
+			return "", lerr
+		}
+		v, err = r.pick()
+	}
+	return v, err
+}
+
+// pick chooses a free value from the bitmap and reserves it.
+func (r *Range) pick() (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := time.Now()

@@ -42,9 +42,6 @@ func (s *podStrategy) PrepareForCreate(ctx context.Context, obj runtime.Object) 
 	s.DefaultStrategy.PrepareForCreate(ctx, obj)
 	pod := obj.(*corev1.Pod)
 	pod.Status = corev1.PodStatus{Phase: corev1.PodPending, QOSClass: QOSClass(pod)}
-	if pod.Spec.ServiceAccountName == "" {
-		pod.Spec.ServiceAccountName = "default"
-	}
 }
 
 // GracePeriod implements registry.GracefulDeleter: bound, running pods get

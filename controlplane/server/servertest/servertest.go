@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"skiff.dev/skiff/controlplane/controllers"
+	"skiff.dev/skiff/controlplane/controllers/serviceaccount"
 	"skiff.dev/skiff/controlplane/server"
 	"skiff.dev/skiff/internal/testenv"
 )
@@ -56,11 +58,15 @@ func Config(dataDir string, opt ...func(*server.Config)) (server.Config, error) 
 		EtcdClientPort: ports[1],
 		EtcdPeerPort:   ports[2],
 		EtcdLogLevel:   "fatal",
-		// The bare API: tests that want the scheduler or controllers start
-		// them (simnode.StartCluster does).
-		DisableScheduler:   true,
-		DisableControllers: true,
-		Logger:             slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// The bare API, plus the service account controller (pods need
+		// their namespace's default service account): tests that want the
+		// scheduler or other controllers start them (simnode.StartCluster
+		// does).
+		DisableScheduler: true,
+		Controllers: []controllers.Constructor{func(c *controllers.Context) (controllers.Controller, error) {
+			return serviceaccount.New(c, serviceaccount.Config{})
+		}},
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	for _, o := range opt {
 		o(&cfg)
