@@ -52,8 +52,11 @@ func NewScheme() *runtime.Scheme {
 		utilruntime.Must(add(s))
 	}
 	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
-	// meta.k8s.io/v1: Table, PartialObjectMetadata and the options types.
+	// meta.k8s.io/v1: Table and PartialObjectMetadata, and the options
+	// types clients send without a kind (kubectl's delete body).
 	utilruntime.Must(metav1.AddMetaToScheme(s))
+	s.AddKnownTypes(metav1.SchemeGroupVersion, &metav1.DeleteOptions{}, &metav1.ListOptions{}, &metav1.GetOptions{},
+		&metav1.CreateOptions{}, &metav1.UpdateOptions{}, &metav1.PatchOptions{})
 	utilruntime.Must(addEventConversions(s))
 	return s
 }

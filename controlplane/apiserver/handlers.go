@@ -47,6 +47,11 @@ func (q *Request) WriteOptions(r *http.Request, dryRun []string, manager string)
 
 // WriteObject answers with obj, as a Table when the client asked for one.
 func (q *Request) WriteObject(w http.ResponseWriter, code int, obj runtime.Object) {
+	q.writeAs(w, q.GroupVersion(), code, obj)
+}
+
+// writeAs answers with obj as apiVersion gv, or as a Table.
+func (q *Request) writeAs(w http.ResponseWriter, gv schema.GroupVersion, code int, obj runtime.Object) {
 	if q.Media.table {
 		table, err := printers.ConvertToTable(obj, q.Media.tableOptions)
 		if err != nil {
@@ -56,7 +61,7 @@ func (q *Request) WriteObject(w http.ResponseWriter, code int, obj runtime.Objec
 		writeObject(w, q.Media, metav1.SchemeGroupVersion, code, table)
 		return
 	}
-	writeObject(w, q.Media, q.GroupVersion(), code, obj)
+	writeObject(w, q.Media, gv, code, obj)
 }
 
 // tableError maps a printer error onto the status Kubernetes answers.
@@ -274,13 +279,13 @@ func (s *Server) decodeBody(r *http.Request, q *Request, body []byte, validation
 	var warnings []string
 	if err != nil && runtime.IsStrictDecodingError(err) && obj != nil {
 		if validation == metav1.FieldValidationStrict {
-			return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("strict decoding error: %s", strictMessages(err)))
+			return nil, nil, cannotHandle(gvk, fmt.Errorf("strict decoding error: %s", strictMessages(err)))
 		}
 		warnings = strictErrors(err)
 		err = nil
 	}
 	if err != nil {
-		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v", gvk.Kind, gvk.Version, gvk.Kind, err))
+		return nil, nil, cannotHandle(gvk, err)
 	}
 	if actual.GroupVersion() != gvk.GroupVersion() {
 		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("the API version in the data (%s) does not match the expected API version (%s)", actual.GroupVersion(), gvk.GroupVersion()))
@@ -289,6 +294,12 @@ func (s *Server) decodeBody(r *http.Request, q *Request, body []byte, validation
 		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("the kind in the data (%s) does not match the expected kind (%s)", actual.Kind, gvk.Kind))
 	}
 	return obj, warnings, nil
+}
+
+// cannotHandle is the 400 of a body that does not decode, worded as
+// kube-apiserver words it.
+func cannotHandle(gvk schema.GroupVersionKind, err error) error {
+	return apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v", gvk.Kind, gvk.Version, gvk.Kind, err))
 }
 
 func strictErrors(err error) []string {

@@ -27,7 +27,7 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, q *Request) 
 			q.WriteError(w, apierrors.NewInternalError(err))
 			return
 		}
-		writeObject(w, q.Media, scaleGV, code, sc)
+		q.writeAs(w, scaleGV, code, sc)
 	}
 	if q.Info.Verb == "get" {
 		obj, err := q.Store.Get(r.Context(), q.Namespace(), q.Name())
@@ -94,7 +94,7 @@ func (s *Server) serveScale(w http.ResponseWriter, r *http.Request, q *Request) 
 			}
 			obj, _, err := info.Serializer.Decode(body, &scaleGVK, &autoscalingv1.Scale{})
 			if err != nil {
-				return nil, apierrors.NewBadRequest(fmt.Sprintf("Scale in version \"v1\" cannot be handled as a Scale: %v", err))
+				return nil, cannotHandle(scaleGVK, err)
 			}
 			sc, ok := obj.(*autoscalingv1.Scale)
 			if !ok {

@@ -51,7 +51,7 @@ func decodeInto(r *http.Request, gvk schema.GroupVersionKind, into runtime.Objec
 	}
 	obj, _, err := info.Serializer.Decode(body, &gvk, into)
 	if err != nil {
-		return apierrors.NewBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: %v", gvk.Kind, gvk.Version, gvk.Kind, err))
+		return cannotHandle(gvk, err)
 	}
 	if obj != into {
 		return apierrors.NewBadRequest(fmt.Sprintf("expected a %s in the body, got %T", gvk.Kind, obj))

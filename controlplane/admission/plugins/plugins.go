@@ -2,7 +2,7 @@
 // Kubernetes' order, over one client of the apiserver the chain runs in,
 // and the evictor that pods/eviction calls.
 //
-// Mutating: NamespaceLifecycle, LimitRanger, ServiceAccount,
+// Mutating: NamespaceLifecycle, LimitRanger, ServiceAccount, Priority,
 // DefaultTolerationSeconds. Validating: NamespaceLifecycle (deletes),
 // LimitRanger, ServiceAccount, ResourceQuota, which is last so that it
 // charges only writes every other plugin let through.
@@ -20,6 +20,7 @@ import (
 	"skiff.dev/skiff/controlplane/admission/disruption"
 	"skiff.dev/skiff/controlplane/admission/limitranger"
 	"skiff.dev/skiff/controlplane/admission/namespacelifecycle"
+	"skiff.dev/skiff/controlplane/admission/priority"
 	"skiff.dev/skiff/controlplane/admission/resourcequota"
 	"skiff.dev/skiff/controlplane/admission/serviceaccount"
 )
@@ -68,7 +69,7 @@ func New(cfg Config) (*Plugins, error) {
 
 	return &Plugins{
 		Chain: &admission.Chain{
-			Mutators:   []admission.Mutator{lifecycle, limits, accounts, tolerations},
+			Mutators:   []admission.Mutator{lifecycle, limits, accounts, priority.Plugin{}, tolerations},
 			Validators: []admission.Validator{lifecycle, limits, accounts, quota},
 		},
 		Evictor:   disruption.New(cfg.Client.PolicyV1()),

@@ -2,6 +2,7 @@ package printers
 
 import (
 	"fmt"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	"strconv"
 	"strings"
 	"time"
@@ -396,4 +397,18 @@ func printPodDisruptionBudget(pdb *policyv1.PodDisruptionBudget, now time.Time) 
 		maxUnavailable = pdb.Spec.MaxUnavailable.String()
 	}
 	return []any{pdb.Name, minAvailable, maxUnavailable, int64(pdb.Status.DisruptionsAllowed), since(pdb.CreationTimestamp, now)}
+}
+
+func scaleColumns() []metav1.TableColumnDefinition {
+	spec := autoscalingv1.ScaleSpec{}.SwaggerDoc()
+	status := autoscalingv1.ScaleStatus{}.SwaggerDoc()
+	return []metav1.TableColumnDefinition{
+		nameColumn(),
+		{Name: "Desired", Type: "integer", Description: spec["replicas"]},
+		{Name: "Available", Type: "integer", Description: status["replicas"]},
+	}
+}
+
+func printScale(s *autoscalingv1.Scale, _ time.Time) []any {
+	return []any{s.Name, int64(s.Spec.Replicas), int64(s.Status.Replicas)}
 }
