@@ -80,6 +80,7 @@ admin certificates, and an admin kubeconfig at <data-dir>/kubeconfig.`,
 	f.StringVar(&cfg.WriteKubeconfig, "write-kubeconfig", "", "also write the admin kubeconfig to this path")
 	f.StringVar(&kubeconfigMode, "write-kubeconfig-mode", "0600", "file mode of the --write-kubeconfig file")
 	f.BoolVar(&disableAgent, "disable-agent", false, "do not run a node agent on this machine")
+	f.BoolVar(&cfg.Profiling, "profiling", true, "serve Go's profiles at /debug/pprof/ (administrators only)")
 	return cmd
 }
 

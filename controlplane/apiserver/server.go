@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,6 +42,8 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// Version is what /version reports.
 	Version version.Info
+	// Profiling serves Go's profiles under /debug/pprof/.
+	Profiling bool
 	// MaxRequestBodyBytes bounds request bodies (default 3 MiB).
 	MaxRequestBodyBytes int64
 	// MinRequestTimeout bounds watches without timeoutSeconds: each lasts
@@ -143,6 +146,15 @@ func (s *Server) buildHandler() http.Handler {
 	}
 	if s.cfg.OpenAPI != nil {
 		mux.Handle("/openapi/", s.cfg.OpenAPI)
+	}
+	if s.cfg.Profiling {
+		// Go's profiles, for administrators (authorization applies), as
+		// kube-apiserver's --profiling serves them.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	mux.HandleFunc("/api", s.serveAPI)
 	mux.HandleFunc("/api/", s.serveAPI)

@@ -200,10 +200,11 @@ func (s *Store) create(ctx context.Context, obj runtime.Object, o WriteOptions) 
 		if o.DryRun {
 			return toStore, nil
 		}
-		out := s.Resource.New()
-		err = s.storage.Create(ctx, key, toStore, out, extras)
+		// toStore is ours: the store fills in its resourceVersion instead of
+		// decoding what it wrote into a new object.
+		err = s.storage.Create(ctx, key, toStore, toStore, extras)
 		if err == nil {
-			return out, nil
+			return toStore, nil
 		}
 		if s.retryClaim(err, obj) && attempt < maxClaimRetries {
 			continue

@@ -61,6 +61,9 @@ type Config struct {
 	// ObservedUsageWeight is how much nodes' real usage counts in
 	// scheduling, against requests (0: the scheduler's default).
 	ObservedUsageWeight int64
+	// Profiling serves Go's profiles under /debug/pprof/ to
+	// administrators.
+	Profiling bool
 	// MetricsMaxAge is how long reported resource metrics stay valid
 	// (default 1m: a few agent report intervals).
 	MetricsMaxAge time.Duration

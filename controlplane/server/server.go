@@ -147,6 +147,7 @@ func (s *Server) Start(ctx context.Context) error {
 		OpenAPI:       st.openapi,
 		Ready:         s.readyCheck,
 		Version:       Version(),
+		Profiling:     cfg.Profiling,
 		Registry:      s.registry,
 		Gatherer:      s.registry,
 		Logger:        s.log,
