@@ -443,7 +443,7 @@ func setupSection(res *Results) report.Section {
 	}
 	text := fmt.Sprintf(`- Server: %s, with its embedded etcd member; HTTPS on 127.0.0.1 with the admin client certificate from its kubeconfig.
 - API clients: client-go (typed clientset), client-side rate limit off, wire format %s.
-- Reference: raw etcd puts through a real clientv3 client over a localhost gRPC connection to the same server's embedded member (its client port), measured in the same rounds, interleaved with the API phases, so both share the machine's state. The API server itself reaches that member in-process (no socket).
+- Reference: raw etcd puts through a real clientv3 client over a localhost gRPC connection to the same server's embedded member (its client port), measured in the same rounds, interleaved with the API phases, so both share the machine's state. The API server reaches that member the same way (a clientv3 client over localhost gRPC).
 - Objects: ConfigMaps of %d bytes as stored in etcd (Kubernetes protobuf; a %d-byte payload value), %d bytes as the JSON body of a create, %d bytes as the body of a GET. Raw etcd puts write %d-byte values.
 - Rounds: %d; clients: %s; each closed-loop phase: %v warm-up + %v measured. Load generator and server share the machine's %s cores.
 - Flags: every figure above is set by a flag of `+"`skiff-bench`"+` (%s).`,
