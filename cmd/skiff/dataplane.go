@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -11,14 +12,14 @@ import (
 	"skiff.dev/skiff/dataplane"
 )
 
-func newDataplaneCommand() *cobra.Command {
+func newDataplaneCommand(logger func() *slog.Logger) *cobra.Command {
 	var node, pinDir string
 	cmd := &cobra.Command{
 		Use:   "dataplane",
 		Short: "Inspect or remove this node's eBPF service dataplane",
 	}
-	cmd.PersistentFlags().StringVar(&node, "node-name", "", "node whose pinned state to read (default: the hostname)")
-	cmd.PersistentFlags().StringVar(&pinDir, "pin-dir", "", "bpffs directory of the node's pins (default /sys/fs/bpf/skiff/<node>)")
+	cmd.PersistentFlags().StringVar(&node, "node-name", "", "the node (default: the hostname)")
+	cmd.PersistentFlags().StringVar(&pinDir, "pin-dir", "", "bpffs directory of the node's pinned maps and links (default /sys/fs/bpf/skiff/<node>)")
 	dir := func() (string, error) {
 		d := pinDir
 		if d == "" {
@@ -36,6 +37,7 @@ func newDataplaneCommand() *cobra.Command {
 		}
 		return d, nil
 	}
+	cmd.AddCommand(newDataplaneRunCommand(logger, &node, &pinDir))
 	cmd.AddCommand(&cobra.Command{
 		Use:   "services",
 		Short: "List each service frontend with its backends and their state",

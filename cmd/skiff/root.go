@@ -27,7 +27,7 @@ func newRootCommand() *cobra.Command {
 		newServerCommand(logger),
 		newSchedulerCommand(logger),
 		newControllerManagerCommand(logger),
-		newDataplaneCommand(),
+		newDataplaneCommand(logger),
 	)
 	return root
 }
