@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -58,7 +60,7 @@ func newSchedulerCommand(logger func() *slog.Logger) *cobra.Command {
 }
 
 func newControllerManagerCommand(logger func() *slog.Logger) *cobra.Command {
-	var kubeconfig string
+	var kubeconfig, clusterCIDR string
 	cmd := &cobra.Command{
 		Use:   "controller-manager",
 		Short: "Run the controllers alone against a server (leader-elected)",
@@ -68,13 +70,21 @@ func newControllerManagerCommand(logger func() *slog.Logger) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			pfx, err := netip.ParsePrefix(clusterCIDR)
+			if err != nil {
+				return fmt.Errorf("--cluster-cidr: %w", err)
+			}
 			log := logger()
+			list := server.ControllerConstructors(server.Config{Logger: log, ClusterCIDR: pfx},
+				server.APIMetrics{Client: metricsclient.NewForConfigOrDie(rc)})
 			m := controllers.NewManager(controllers.ManagerConfig{
-				Client: kubernetes.NewForConfigOrDie(rc), Controllers: server.ControllerConstructors(server.Config{Logger: log}), LeaderElection: true, Logger: log,
+				Client: kubernetes.NewForConfigOrDie(rc), Dynamic: dynamic.NewForConfigOrDie(rc),
+				Controllers: list, LeaderElection: true, Logger: log,
 			})
 			return m.Start(cmd.Context())
 		},
 	}
 	cmd.Flags().StringVar(&kubeconfig, "kubeconfig", "/var/lib/skiff/kubeconfig", "kubeconfig of the server to control")
+	cmd.Flags().StringVar(&clusterCIDR, "cluster-cidr", "10.42.0.0/16", "range of pod IPs, split into a /24 per node")
 	return cmd
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"log/slog"
 
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/record"
@@ -18,7 +19,10 @@ import (
 // Context is what a controller is built from. Controllers take informers
 // from Informers before the manager starts it, so that each is shared.
 type Context struct {
-	Client    kubernetes.Interface
+	Client kubernetes.Interface
+	// Dynamic reaches every resource by group, version and resource (the
+	// namespace controller and the garbage collector need it).
+	Dynamic   dynamic.Interface
 	Informers informers.SharedInformerFactory
 	// Recorder writes core/v1 Events (what kubectl describe shows), with
 	// the controller's name as the source.

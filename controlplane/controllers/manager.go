@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -24,7 +26,8 @@ type Constructor func(c *Context) (Controller, error)
 
 // ManagerConfig configures a Manager.
 type ManagerConfig struct {
-	Client kubernetes.Interface
+	Client  kubernetes.Interface
+	Dynamic dynamic.Interface
 	// Controllers are built in order each time this manager becomes the
 	// leader.
 	Controllers []Constructor
@@ -69,14 +72,18 @@ func (m *Manager) Start(ctx context.Context) error {
 		LockConfig: resourcelock.ResourceLockConfig{Identity: m.cfg.Identity},
 	}
 	for ctx.Err() == nil {
-		var runErr error
+		// The leading callback runs the controllers in a goroutine of its
+		// own; Run does not wait for it, so wait here for them to stop.
+		runErr := make(chan error, 1)
+		var leading atomic.Bool
 		le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 			Lock: lock, LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second,
 			ReleaseOnCancel: true, Name: m.cfg.LeaseName,
 			Callbacks: leaderelection.LeaderCallbacks{
 				OnStartedLeading: func(lctx context.Context) {
+					leading.Store(true)
 					m.cfg.Logger.Info("controllers leading", "identity", m.cfg.Identity)
-					runErr = m.run(lctx)
+					runErr <- m.run(lctx)
 				},
 				OnStoppedLeading: func() { m.cfg.Logger.Info("controllers stopped leading", "identity", m.cfg.Identity) },
 			},
@@ -85,8 +92,10 @@ func (m *Manager) Start(ctx context.Context) error {
 			return fmt.Errorf("leader election: %w", err)
 		}
 		le.Run(ctx)
-		if runErr != nil {
-			return runErr
+		if leading.Load() {
+			if err := <-runErr; err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -95,11 +104,14 @@ func (m *Manager) Start(ctx context.Context) error {
 // run builds the controllers over fresh informers and runs them.
 func (m *Manager) run(ctx context.Context) error {
 	factory := informers.NewSharedInformerFactory(m.cfg.Client, m.cfg.ResyncPeriod)
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	// The broadcaster stops after the controllers, so that their last
+	// events are not refused.
+	broadcaster := record.NewBroadcaster()
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: m.cfg.Client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 	c := &Context{
 		Client:    m.cfg.Client,
+		Dynamic:   m.cfg.Dynamic,
 		Informers: factory,
 		Logger:    m.cfg.Logger,
 		Recorder: func(component string) record.EventRecorder {

@@ -5,17 +5,65 @@ import (
 	"fmt"
 
 	"golang.org/x/sync/errgroup"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
 	"skiff.dev/skiff/controlplane/controllers"
+	"skiff.dev/skiff/controlplane/controllers/daemonset"
+	"skiff.dev/skiff/controlplane/controllers/deployment"
+	"skiff.dev/skiff/controlplane/controllers/disruption"
+	"skiff.dev/skiff/controlplane/controllers/endpoints"
+	"skiff.dev/skiff/controlplane/controllers/endpointslice"
+	"skiff.dev/skiff/controlplane/controllers/garbagecollector"
+	"skiff.dev/skiff/controlplane/controllers/job"
+	"skiff.dev/skiff/controlplane/controllers/namespace"
+	"skiff.dev/skiff/controlplane/controllers/nodeipam"
+	"skiff.dev/skiff/controlplane/controllers/nodelifecycle"
+	"skiff.dev/skiff/controlplane/controllers/podautoscaler"
+	"skiff.dev/skiff/controlplane/controllers/replicaset"
+	"skiff.dev/skiff/controlplane/controllers/resourcequota"
+	"skiff.dev/skiff/controlplane/controllers/serviceaccount"
+	"skiff.dev/skiff/controlplane/controllers/statefulset"
+	"skiff.dev/skiff/controlplane/resourcemetrics"
 	"skiff.dev/skiff/controlplane/scheduler"
 	"skiff.dev/skiff/controlplane/scheduler/pipeline"
 )
 
 // ControllerConstructors lists every controller the controller manager
-// runs, in start order.
-func ControllerConstructors(cfg Config) []controllers.Constructor {
-	return nil
+// runs, in start order; metrics feeds the autoscaler (nil: it reports that
+// it has none).
+func ControllerConstructors(cfg Config, metrics podautoscaler.MetricsSource) []controllers.Constructor {
+	return []controllers.Constructor{
+		build(serviceaccount.New, serviceaccount.Config{}),
+		func(c *controllers.Context) (controllers.Controller, error) {
+			return namespace.New(c, namespace.Config{Dynamic: c.Dynamic})
+		},
+		func(c *controllers.Context) (controllers.Controller, error) {
+			return garbagecollector.New(c, garbagecollector.Config{Dynamic: c.Dynamic})
+		},
+		nodeipam.Constructor(nodeipam.Config{ClusterCIDR: cfg.ClusterCIDR}),
+		nodelifecycle.Constructor(nodelifecycle.Config{}),
+		build(endpoints.New, endpoints.Config{}),
+		build(endpointslice.New, endpointslice.Config{}),
+		replicaset.Constructor(replicaset.Config{}),
+		replicaset.ReplicationManagerConstructor(replicaset.Config{}),
+		deployment.Constructor(deployment.Config{}),
+		daemonset.Constructor(daemonset.Config{}),
+		statefulset.Constructor(statefulset.Config{}),
+		build(job.New, job.Config{}),
+		build(resourcequota.New, resourcequota.Config{}),
+		build(disruption.New, disruption.Config{}),
+		build(podautoscaler.New, podautoscaler.Config{Metrics: metrics}),
+	}
+}
+
+// build adapts a controller package's New to a Constructor.
+func build[C controllers.Controller, T any](newFn func(*controllers.Context, T) (C, error), cfg T) controllers.Constructor {
+	return func(c *controllers.Context) (controllers.Controller, error) { return newFn(c, cfg) }
 }
 
 // SchedulerConfig is the scheduler's configuration inside a server (or in
@@ -53,15 +101,55 @@ func (s *Server) startComponents(ctx context.Context, g *errgroup.Group) error {
 		g.Go(func() error { return sched.Start(ctx) })
 	}
 	if !s.cfg.DisableControllers {
+		dyn, err := dynamic.NewForConfig(rc)
+		if err != nil {
+			return fmt.Errorf("loopback dynamic client: %w", err)
+		}
 		list := s.cfg.Controllers
 		if list == nil {
-			list = ControllerConstructors(s.cfg)
+			list = ControllerConstructors(s.cfg, StoreMetrics{Store: s.usage})
 		}
 		m := controllers.NewManager(controllers.ManagerConfig{
-			Client: cs, Controllers: list, LeaderElection: true,
+			Client: cs, Dynamic: dyn, Controllers: list, LeaderElection: true,
 			Logger: s.cfg.Logger.With("component", "controller-manager"),
 		})
 		g.Go(func() error { return m.Start(ctx) })
 	}
 	return nil
+}
+
+// StoreMetrics feeds the autoscaler from the server's own resource metrics
+// store.
+type StoreMetrics struct{ Store *resourcemetrics.Store }
+
+// PodUsage implements podautoscaler.MetricsSource.
+func (m StoreMetrics) PodUsage(_ context.Context, ns string, sel labels.Selector) (map[string]podautoscaler.PodUsage, error) {
+	return podUsage(m.Store.Pods(ns, sel)), nil
+}
+
+// APIMetrics feeds the autoscaler through the resource metrics API, for a
+// controller manager outside the server.
+type APIMetrics struct{ Client metricsclient.Interface }
+
+// PodUsage implements podautoscaler.MetricsSource.
+func (m APIMetrics) PodUsage(ctx context.Context, ns string, sel labels.Selector) (map[string]podautoscaler.PodUsage, error) {
+	list, err := m.Client.MetricsV1beta1().PodMetricses(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return nil, fmt.Errorf("pod metrics of %s: %w", ns, err)
+	}
+	return podUsage(list.Items), nil
+}
+
+// podUsage sums each pod's containers.
+func podUsage(pods []metricsv1beta1.PodMetrics) map[string]podautoscaler.PodUsage {
+	out := make(map[string]podautoscaler.PodUsage, len(pods))
+	for _, p := range pods {
+		u := podautoscaler.PodUsage{Timestamp: p.Timestamp.Time, Window: p.Window.Duration}
+		for _, c := range p.Containers {
+			u.CPUMilli += c.Usage.Cpu().MilliValue()
+			u.MemoryBytes += c.Usage.Memory().Value()
+		}
+		out[p.Name] = u
+	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -79,7 +80,8 @@ func StartCluster(tb testing.TB, cfg ClusterConfig) *Cluster {
 		run(s.Start)
 	}
 	if len(cfg.Controllers) > 0 {
-		m := controllers.NewManager(controllers.ManagerConfig{Client: ownClient(tb, srv.Config), Controllers: cfg.Controllers, Logger: log})
+		m := controllers.NewManager(controllers.ManagerConfig{Client: ownClient(tb, srv.Config), Dynamic: dynamic.NewForConfigOrDie(srv.Config),
+			Controllers: cfg.Controllers, Logger: log})
 		run(m.Start)
 	}
 	nc := cfg.Nodes

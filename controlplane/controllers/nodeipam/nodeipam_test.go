@@ -155,8 +155,11 @@ func TestRestartKeepsCIDRs(t *testing.T) {
 	}
 	// sim-6 brings a CIDR of the range that the new controller must not
 	// give again; take the one after the highest in use.
-	own := netip.MustParsePrefix(before["sim-5"])
-	own = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 42, own.Addr().As4()[2] + 1, 0}), 24)
+	var highest byte
+	for _, cidr := range before {
+		highest = max(highest, netip.MustParsePrefix(cidr).Addr().As4()[2])
+	}
+	own := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 42, highest + 1, 0}), 24)
 	n := getNode(t, c.Client, "sim-6")
 	n.Spec.PodCIDR, n.Spec.PodCIDRs = own.String(), []string{own.String()}
 	if _, err := c.Client.CoreV1().Nodes().Update(t.Context(), n, metav1.UpdateOptions{}); err != nil {

@@ -53,7 +53,9 @@ func startManager(t *testing.T, cs kubernetes.Interface) (stop func()) {
 func TestDeadNodeTaintedAndPodsEvicted(t *testing.T) {
 	c := startCluster(t, true)
 	ctx := t.Context()
-	createPod(t, c.Client, "intolerant", "sim-0", nil)
+	// Admission gives every pod 300 s tolerations of unreachable nodes
+	// unless it brings its own: a zero one is no toleration at all.
+	createPod(t, c.Client, "intolerant", "sim-0", ptr(int64(0)))
 	createPod(t, c.Client, "tolerates-2s", "sim-0", ptr(int64(2)))
 	createPod(t, c.Client, "tolerates-forever", "sim-0", nil, corev1.Toleration{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute})
 	createPod(t, c.Client, "elsewhere", "sim-1", nil)

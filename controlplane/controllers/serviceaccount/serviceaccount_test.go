@@ -13,6 +13,7 @@ import (
 
 	"skiff.dev/skiff/controlplane/controllers"
 	"skiff.dev/skiff/controlplane/controllers/serviceaccount"
+	"skiff.dev/skiff/controlplane/server"
 	"skiff.dev/skiff/controlplane/server/servertest"
 )
 
@@ -58,7 +59,9 @@ func waitAccount(t *testing.T, srv *servertest.Server, ns string) *corev1.Servic
 }
 
 func TestDefaultServiceAccount(t *testing.T) {
-	srv := servertest.Start(t)
+	// The test server's own service-account controller stays off: this
+	// test is about ours.
+	srv := servertest.Start(t, func(cfg *server.Config) { cfg.DisableControllers = true })
 	ctx := context.Background()
 	c := srv.Client
 	stop := startManager(t, srv)

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -52,8 +53,7 @@ func Resources(c Config) []*registry.Resource {
 		withStatus(simple(core, "ResourceQuota", "resourcequotas", "resourcequota", []string{"quota"}, func() runtime.Object { return &corev1.ResourceQuota{} }, func() runtime.Object { return &corev1.ResourceQuotaList{} }, false)),
 		simple(core, "LimitRange", "limitranges", "limitrange", []string{"limits"}, func() runtime.Object { return &corev1.LimitRange{} }, func() runtime.Object { return &corev1.LimitRangeList{} }, false),
 
-		workload(apps, "Deployment", "deployments", "deployment", []string{"deploy"}, all,
-			func() runtime.Object { return &appsv1.Deployment{} }, func() runtime.Object { return &appsv1.DeploymentList{} }, deploymentScale, nil),
+		deployments(),
 		workload(apps, "ReplicaSet", "replicasets", "replicaset", []string{"rs"}, all,
 			func() runtime.Object { return &appsv1.ReplicaSet{} }, func() runtime.Object { return &appsv1.ReplicaSetList{} }, replicaSetScale, replicasField),
 		workload(apps, "StatefulSet", "statefulsets", "statefulset", []string{"sts"}, all,
@@ -130,4 +130,35 @@ type jobStrategy struct {
 func (s *jobStrategy) PrepareForCreate(ctx context.Context, obj runtime.Object) {
 	s.DefaultStrategy.PrepareForCreate(ctx, obj)
 	defaults.GenerateJobSelector(obj.(*batchv1.Job))
+}
+
+func deployments() *registry.Resource {
+	r := workload(appsv1.SchemeGroupVersion, "Deployment", "deployments", "deployment", []string{"deploy"}, []string{"all"},
+		func() runtime.Object { return &appsv1.Deployment{} }, func() runtime.Object { return &appsv1.DeploymentList{} }, deploymentScale, nil)
+	r.Strategy = &deploymentStrategy{*r.Strategy.(*registry.DefaultStrategy)}
+	return r
+}
+
+// deploymentStrategy: as in Kubernetes, a Deployment's generation also
+// moves when its annotations change (kubectl rollout undo goes through
+// them), and its controller may write annotations (the revision) with its
+// status.
+type deploymentStrategy struct {
+	registry.DefaultStrategy
+}
+
+// PrepareForUpdate implements registry.Strategy.
+func (s *deploymentStrategy) PrepareForUpdate(ctx context.Context, obj, old runtime.Object) {
+	s.DefaultStrategy.PrepareForUpdate(ctx, obj, old)
+	d, prev := obj.(*appsv1.Deployment), old.(*appsv1.Deployment)
+	if d.Generation == prev.Generation && !apiequality.Semantic.DeepEqual(d.Annotations, prev.Annotations) {
+		d.Generation++
+	}
+}
+
+// PrepareForStatusUpdate implements registry.Strategy.
+func (s *deploymentStrategy) PrepareForStatusUpdate(ctx context.Context, obj, old runtime.Object) {
+	annotations := obj.(*appsv1.Deployment).Annotations
+	s.DefaultStrategy.PrepareForStatusUpdate(ctx, obj, old)
+	obj.(*appsv1.Deployment).Annotations = annotations
 }

@@ -1,0 +1,190 @@
+// Package garbagecollector deletes objects whose owners are gone, following
+// ownerReferences as Kubernetes' garbage collector does. It discovers the
+// served resources, watches the metadata of every object through a
+// dynamic informer per resource, and keeps an owner graph. Three
+// propagation modes follow from the finalizers the apiserver records on a
+// delete:
+//   - background (no finalizer): the owner goes at once; its dependents,
+//     their owners now absent, are deleted after it;
+//   - foreground (foregroundDeletion): the owner stays, with a
+//     deletionTimestamp, until every dependent whose reference has
+//     blockOwnerDeletion is gone; all dependents are deleted;
+//   - orphan (orphan): the dependents lose their reference to the owner,
+//     then the finalizer goes and the owner with it.
+//
+// A dependent with another owner that still exists is kept, and only its
+// references to absent owners are removed.
+package garbagecollector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+
+	"skiff.dev/skiff/controlplane/controllers"
+)
+
+// Config configures the collector.
+type Config struct {
+	// Dynamic reaches every resource. Required.
+	Dynamic dynamic.Interface
+	// Discovery lists the served resources (default: the clientset's).
+	Discovery discovery.DiscoveryInterface
+	// Workers is the number of objects checked at once (default 5).
+	Workers int
+	// QueueMetrics, when set, receives the work queues' metrics.
+	QueueMetrics workqueue.MetricsProvider
+}
+
+// Controller is the garbage collector.
+type Controller struct {
+	cfg      Config
+	log      *slog.Logger
+	graph    *graph
+	deleteQ  workqueue.TypedRateLimitingInterface[types.UID]
+	orphanQ  workqueue.TypedRateLimitingInterface[types.UID]
+	mapper   mapper
+	monitors []cache.SharedIndexInformer
+}
+
+// New builds the collector. Its informers are its own (one per served
+// resource, discovered in Start), not the shared typed ones.
+func New(c *controllers.Context, cfg Config) (*Controller, error) {
+	if cfg.Dynamic == nil {
+		return nil, errors.New("garbage collector: no dynamic client")
+	}
+	if cfg.Discovery == nil {
+		cfg.Discovery = c.Client.Discovery()
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 5
+	}
+	limiter := func() workqueue.TypedRateLimiter[types.UID] {
+		return workqueue.NewTypedItemExponentialFailureRateLimiter[types.UID](10*time.Millisecond, 30*time.Second)
+	}
+	gc := &Controller{
+		cfg: cfg,
+		log: c.Logger.With("controller", "garbagecollector"),
+		deleteQ: workqueue.NewTypedRateLimitingQueueWithConfig(limiter(),
+			workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "garbage_collector_attempt_to_delete", MetricsProvider: cfg.QueueMetrics}),
+		orphanQ: workqueue.NewTypedRateLimitingQueueWithConfig(limiter(),
+			workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "garbage_collector_attempt_to_orphan", MetricsProvider: cfg.QueueMetrics}),
+	}
+	gc.graph = newGraph(gc.deleteQ.Add, gc.orphanQ.Add)
+	return gc, nil
+}
+
+// Name implements controllers.Controller.
+func (gc *Controller) Name() string { return "garbagecollector" }
+
+// Start discovers the resources, watches them, and collects garbage until
+// ctx is done.
+func (gc *Controller) Start(ctx context.Context) error {
+	defer gc.deleteQ.ShutDown()
+	defer gc.orphanQ.ShutDown()
+	var resources []resource
+	// Discovery may fail for a while at start; retry until it answers.
+	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(context.Context) (bool, error) {
+		var err error
+		resources, err = discoverResources(gc.cfg.Discovery)
+		if err != nil {
+			gc.log.Info("resource discovery incomplete, retrying", "err", err)
+		}
+		return err == nil, nil
+	})
+	if err != nil {
+		return nil
+	}
+	gc.mapper = newMapper(resources)
+	for _, r := range resources {
+		inf, err := gc.monitor(r)
+		if err != nil {
+			return err
+		}
+		gc.monitors = append(gc.monitors, inf)
+		go inf.RunWithContext(ctx)
+	}
+	synced := make([]cache.InformerSynced, len(gc.monitors))
+	for i, m := range gc.monitors {
+		synced[i] = m.HasSynced
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		return nil
+	}
+	gc.log.Debug("garbage collector synced", "resources", len(resources), "objects", gc.graph.size())
+	for range gc.cfg.Workers {
+		go func() {
+			for gc.processNext(ctx, gc.deleteQ, gc.attemptToDelete) {
+			}
+		}()
+	}
+	go func() {
+		for gc.processNext(ctx, gc.orphanQ, gc.attemptToOrphan) {
+		}
+	}()
+	<-ctx.Done()
+	return nil
+}
+
+// monitor builds the metadata-only informer of one resource, feeding the
+// graph.
+func (gc *Controller) monitor(r resource) (cache.SharedIndexInformer, error) {
+	inf := dynamicinformer.NewFilteredDynamicInformer(gc.cfg.Dynamic, r.gvr, metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
+	if err := inf.SetTransform(stripToMetadata); err != nil {
+		return nil, fmt.Errorf("garbage collector: %s: %w", r.gvr, err)
+	}
+	observe := func(obj any) {
+		if u, ok := obj.(*unstructured.Unstructured); ok {
+			apiVersion := u.GetAPIVersion()
+			if apiVersion == "" {
+				apiVersion = r.gvr.GroupVersion().String()
+			}
+			gc.graph.observe(u, apiVersion, r.kind)
+		}
+	}
+	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    observe,
+		UpdateFunc: func(_, cur any) { observe(cur) },
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if u, ok := obj.(*unstructured.Unstructured); ok {
+				gc.graph.remove(u.GetUID())
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("garbage collector: %s: %w", r.gvr, err)
+	}
+	return inf, nil
+}
+
+func (gc *Controller) processNext(ctx context.Context, q workqueue.TypedRateLimitingInterface[types.UID], work func(context.Context, types.UID) error) bool {
+	uid, quit := q.Get()
+	if quit {
+		return false
+	}
+	defer q.Done(uid)
+	if err := work(ctx, uid); err != nil {
+		if ctx.Err() == nil {
+			gc.log.Info("garbage collection failed, retrying", "uid", uid, "err", err)
+		}
+		q.AddRateLimited(uid)
+		return true
+	}
+	q.Forget(uid)
+	return true
+}
