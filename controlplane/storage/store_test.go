@@ -23,7 +23,7 @@ import (
 	"skiff.dev/skiff/controlplane/storage"
 )
 
-func newPodStore(t *testing.T, e *etcd.Embedded) *storage.Store {
+func newPodStore(t testing.TB, e *etcd.Embedded) *storage.Store {
 	t.Helper()
 	proto := protobuf.NewSerializer(apis.Scheme, apis.Scheme)
 	codec := apis.Codecs.CodecForVersions(proto, proto, corev1.SchemeGroupVersion, corev1.SchemeGroupVersion)
