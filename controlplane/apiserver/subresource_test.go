@@ -6,6 +6,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -143,5 +144,27 @@ func TestBindingAndEviction(t *testing.T) {
 	}
 	if _, err := pods.Get(ctx, "p", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("evicted pod: %v", err)
+	}
+}
+
+// EndpointSlices start at generation 1 and move on changes outside their
+// metadata, as the endpointslice controller expects.
+func TestEndpointSliceGeneration(t *testing.T) {
+	ctx := testContext(t)
+	ns := namespace(t)
+	port := int32(80)
+	es := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "s"}, AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.42.0.5"}}}, Ports: []discoveryv1.EndpointPort{{Port: &port}}}
+	es, err := shared.Client.DiscoveryV1().EndpointSlices(ns).Create(ctx, es, metav1.CreateOptions{})
+	if err != nil || es.Generation != 1 {
+		t.Fatalf("create: %v, generation %d", err, es.Generation)
+	}
+	es.Labels = map[string]string{"a": "b"}
+	if es, err = shared.Client.DiscoveryV1().EndpointSlices(ns).Update(ctx, es, metav1.UpdateOptions{}); err != nil || es.Generation != 1 {
+		t.Fatalf("label change: %v, generation %d, want 1", err, es.Generation)
+	}
+	es.Endpoints[0].Addresses = []string{"10.42.0.6"}
+	if es, err = shared.Client.DiscoveryV1().EndpointSlices(ns).Update(ctx, es, metav1.UpdateOptions{}); err != nil || es.Generation != 2 {
+		t.Fatalf("endpoint change: %v, generation %d, want 2", err, es.Generation)
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"skiff.dev/skiff/bench"
 	"skiff.dev/skiff/bench/api"
+	"skiff.dev/skiff/bench/controllers"
 	"skiff.dev/skiff/bench/report"
 )
 
@@ -26,6 +27,7 @@ import (
 func suites() []bench.Suite {
 	return []bench.Suite{
 		api.NewSuite(),
+		controllers.NewSuite(),
 	}
 }
 

@@ -67,7 +67,7 @@ func Resources(c Config) []*registry.Resource {
 			func() runtime.Object { return &autoscalingv2.HorizontalPodAutoscaler{} }, func() runtime.Object { return &autoscalingv2.HorizontalPodAutoscalerList{} }, nil, nil),
 		workload(policyv1.SchemeGroupVersion, "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", []string{"pdb"}, nil,
 			func() runtime.Object { return &policyv1.PodDisruptionBudget{} }, func() runtime.Object { return &policyv1.PodDisruptionBudgetList{} }, nil, nil),
-		simple(discoveryv1.SchemeGroupVersion, "EndpointSlice", "endpointslices", "endpointslice", nil, func() runtime.Object { return &discoveryv1.EndpointSlice{} }, func() runtime.Object { return &discoveryv1.EndpointSliceList{} }, false),
+		endpointSlices(),
 		simple(coordinationv1.SchemeGroupVersion, "Lease", "leases", "lease", nil, func() runtime.Object { return &coordinationv1.Lease{} }, func() runtime.Object { return &coordinationv1.LeaseList{} }, false),
 	}
 	return append(resources, events(c)...)
@@ -161,4 +161,36 @@ func (s *deploymentStrategy) PrepareForStatusUpdate(ctx context.Context, obj, ol
 	annotations := obj.(*appsv1.Deployment).Annotations
 	s.DefaultStrategy.PrepareForStatusUpdate(ctx, obj, old)
 	obj.(*appsv1.Deployment).Annotations = annotations
+}
+
+func endpointSlices() *registry.Resource {
+	r := simple(discoveryv1.SchemeGroupVersion, "EndpointSlice", "endpointslices", "endpointslice", nil,
+		func() runtime.Object { return &discoveryv1.EndpointSlice{} }, func() runtime.Object { return &discoveryv1.EndpointSliceList{} }, false)
+	r.Strategy = &endpointSliceStrategy{*r.Strategy.(*registry.DefaultStrategy)}
+	return r
+}
+
+// endpointSliceStrategy: an EndpointSlice has no spec, but like Kubernetes
+// it starts at generation 1 and moves on every change outside its
+// metadata; the endpointslice controller reads it to tell when its cache
+// is behind its own writes.
+type endpointSliceStrategy struct {
+	registry.DefaultStrategy
+}
+
+// PrepareForCreate implements registry.Strategy.
+func (s *endpointSliceStrategy) PrepareForCreate(ctx context.Context, obj runtime.Object) {
+	s.DefaultStrategy.PrepareForCreate(ctx, obj)
+	obj.(*discoveryv1.EndpointSlice).Generation = 1
+}
+
+// PrepareForUpdate implements registry.Strategy.
+func (s *endpointSliceStrategy) PrepareForUpdate(ctx context.Context, obj, old runtime.Object) {
+	s.DefaultStrategy.PrepareForUpdate(ctx, obj, old)
+	es, prev := obj.(*discoveryv1.EndpointSlice), old.(*discoveryv1.EndpointSlice)
+	es.Generation = prev.Generation
+	if es.AddressType != prev.AddressType || !apiequality.Semantic.DeepEqual(es.Endpoints, prev.Endpoints) ||
+		!apiequality.Semantic.DeepEqual(es.Ports, prev.Ports) {
+		es.Generation++
+	}
 }

@@ -37,6 +37,9 @@ type Config struct {
 	MinReadySeconds int32
 	// Timeout for each phase (default 5 minutes).
 	Timeout time.Duration
+	// Keep leaves the Deployment and its pods in place when Rollover
+	// returns; Cleanup removes them.
+	Keep bool
 }
 
 // Result is what one measurement took.
@@ -73,7 +76,7 @@ func (c Config) withDefaults() Config {
 
 // Rollover creates a Deployment of cfg.Replicas pods, waits until it is
 // rolled out, changes its image and waits until the rollover is done, then
-// deletes it. It returns the two times.
+// deletes it unless cfg.Keep. It returns the two times.
 func Rollover(ctx context.Context, client kubernetes.Interface, cfg Config) (Result, error) {
 	cfg = cfg.withDefaults()
 	deps := client.AppsV1().Deployments(cfg.Namespace)
@@ -116,7 +119,10 @@ func Rollover(ctx context.Context, client kubernetes.Interface, cfg Config) (Res
 		return res, fmt.Errorf("roll over: %w", err)
 	}
 	res.RolledOver = time.Since(start)
-	return res, cleanup(ctx, client, cfg)
+	if cfg.Keep {
+		return res, nil
+	}
+	return res, Cleanup(ctx, client, cfg)
 }
 
 // prepare makes the namespace (with the default service account pods
@@ -130,12 +136,13 @@ func prepare(ctx context.Context, client kubernetes.Interface, cfg Config) error
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create service account: %w", err)
 	}
-	return cleanup(ctx, client, cfg)
+	return Cleanup(ctx, client, cfg)
 }
 
-// cleanup deletes the Deployment, its ReplicaSets and its pods and waits
-// until the pods are gone (no garbage collector is assumed).
-func cleanup(ctx context.Context, client kubernetes.Interface, cfg Config) error {
+// Cleanup deletes the Deployment of cfg, its ReplicaSets and its pods and
+// waits until the pods are gone (no garbage collector is assumed).
+func Cleanup(ctx context.Context, client kubernetes.Interface, cfg Config) error {
+	cfg = cfg.withDefaults()
 	sel := metav1.ListOptions{LabelSelector: "app=" + cfg.Name}
 	if err := client.AppsV1().Deployments(cfg.Namespace).Delete(ctx, cfg.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete deployment: %w", err)
