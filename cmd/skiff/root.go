@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 )
 
 func newRootCommand() *cobra.Command {
@@ -14,7 +15,10 @@ func newRootCommand() *cobra.Command {
 		if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
 			lvl = slog.LevelInfo
 		}
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+		l := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+		// client-go logs through klog: send it to the same place.
+		klog.SetSlogLogger(l)
+		return l
 	}
 	root := &cobra.Command{
 		Use:           "skiff",

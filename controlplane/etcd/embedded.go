@@ -47,6 +47,7 @@ type Embedded struct {
 	Client *clientv3.Client
 	// ClientURL is the member's localhost client URL, for tools.
 	ClientURL string
+	level     zap.AtomicLevel
 }
 
 // StartEmbedded starts the member and waits until it is ready to serve.
@@ -68,10 +69,23 @@ func StartEmbedded(ctx context.Context, c EmbeddedConfig) (*Embedded, error) {
 	if c.ProgressNotifyInterval > 0 {
 		cfg.WatchProgressNotifyInterval = c.ProgressNotifyInterval
 	}
-	cfg.LogLevel = c.LogLevel
-	if cfg.LogLevel == "" {
-		cfg.LogLevel = "warn"
+	// etcd logs through zap; the level is raised when the member is shut
+	// down, so that a clean stop does not print errors about its closed
+	// listeners.
+	level := zap.NewAtomicLevelAt(zap.WarnLevel)
+	if c.LogLevel != "" {
+		if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+			return nil, fmt.Errorf("etcd log level %q: %w", c.LogLevel, err)
+		}
 	}
+	zc := zap.NewProductionConfig()
+	zc.Level = level
+	zc.Sampling = nil
+	lg, err := zc.Build()
+	if err != nil {
+		return nil, fmt.Errorf("etcd logger: %w", err)
+	}
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(lg)
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded etcd in %s: %w", c.DataDir, err)
@@ -100,7 +114,7 @@ func StartEmbedded(ctx context.Context, c EmbeddedConfig) (*Embedded, error) {
 		e.Close()
 		return nil, fmt.Errorf("embedded etcd client: %w", err)
 	}
-	return &Embedded{etcd: e, Client: cli, ClientURL: cu.String()}, nil
+	return &Embedded{etcd: e, Client: cli, ClientURL: cu.String(), level: level}, nil
 }
 
 // Err reports a fatal error of the running member.
@@ -112,6 +126,7 @@ func (e *Embedded) Endpoint() string { return e.ClientURL }
 // Close stops the member and its client.
 func (e *Embedded) Close() {
 	_ = e.Client.Close()
+	e.level.SetLevel(zap.FatalLevel)
 	e.etcd.Close()
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"golang.org/x/sync/errgroup"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/dynamic"
@@ -79,8 +78,8 @@ func SchedulerConfig(cs kubernetes.Interface, cfg Config) scheduler.Config {
 }
 
 // startComponents runs the scheduler and the controller manager over a
-// loopback client, each under its own leader election.
-func (s *Server) startComponents(ctx context.Context, g *errgroup.Group) error {
+// loopback client, each under its own leader election, with run.
+func (s *Server) startComponents(ctx context.Context, run func(func() error)) error {
 	if s.cfg.DisableScheduler && s.cfg.DisableControllers {
 		return nil
 	}
@@ -98,7 +97,7 @@ func (s *Server) startComponents(ctx context.Context, g *errgroup.Group) error {
 		if err != nil {
 			return fmt.Errorf("scheduler: %w", err)
 		}
-		g.Go(func() error { return sched.Start(ctx) })
+		run(func() error { return sched.Start(ctx) })
 	}
 	if !s.cfg.DisableControllers {
 		dyn, err := dynamic.NewForConfig(rc)
@@ -113,7 +112,7 @@ func (s *Server) startComponents(ctx context.Context, g *errgroup.Group) error {
 			Client: cs, Dynamic: dyn, Controllers: list, LeaderElection: true,
 			Logger: s.cfg.Logger.With("component", "controller-manager"),
 		})
-		g.Go(func() error { return m.Start(ctx) })
+		run(func() error { return m.Start(ctx) })
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -173,8 +174,28 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		return nil
 	})
+	// The server's own clients (admission caches, scheduler, controllers)
+	// stop before the API does, so that their last calls do not fail.
+	var clients sync.WaitGroup
+	runClient := func(f func() error) {
+		clients.Add(1)
+		g.Go(func() error {
+			defer clients.Done()
+			return f()
+		})
+	}
 	g.Go(func() error {
 		<-ctx.Done()
+		stopped := make(chan struct{})
+		go func() {
+			clients.Wait()
+			close(stopped)
+		}()
+		select {
+		case <-stopped:
+		case <-time.After(10 * time.Second):
+			s.log.Warn("the server's own clients did not stop in 10s; stopping the API anyway")
+		}
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
@@ -183,7 +204,7 @@ func (s *Server) Start(ctx context.Context) error {
 
 	// The admission plugins' caches fill once the API listens; the
 	// namespace lifecycle plugin holds writes until they have.
-	g.Go(func() error { return adm.Start(ctx) })
+	runClient(func() error { return adm.Start(ctx) })
 
 	if err := s.writeKubeconfigs(creds); err != nil {
 		return err
@@ -200,7 +221,7 @@ func (s *Server) Start(ctx context.Context) error {
 	m := &storage.Maintainer{Client: client, Endpoints: endpoints, Interval: cfg.CompactionInterval, DefragThreshold: 64 << 20, Logger: s.log}
 	g.Go(func() error { return m.Start(ctx) })
 
-	if err := s.startComponents(ctx, g); err != nil {
+	if err := s.startComponents(ctx, runClient); err != nil {
 		return err
 	}
 	close(s.ready)
