@@ -141,3 +141,35 @@ func TestServiceAllocation(t *testing.T) {
 		}
 	}
 }
+
+// A LoadBalancer service that keeps traffic local gets a health check node
+// port from the node port range, freed when it no longer needs one.
+func TestHealthCheckNodePort(t *testing.T) {
+	ctx := testContext(t)
+	ns := namespace(t)
+	svcs := shared.Client.CoreV1().Services(ns)
+	lb := service("lb", corev1.ServiceTypeLoadBalancer, "", 0)
+	lb.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	lb, err := svcs.Create(ctx, lb, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := lb.Spec.HealthCheckNodePort
+	if hc < 30000 || hc > 32767 || hc == lb.Spec.Ports[0].NodePort {
+		t.Fatalf("health check node port %d (node port %d)", hc, lb.Spec.Ports[0].NodePort)
+	}
+	lb.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyCluster
+	if lb, err = svcs.Update(ctx, lb, metav1.UpdateOptions{}); err != nil || lb.Spec.HealthCheckNodePort != 0 {
+		t.Fatalf("to Cluster: %v, health check port %d", err, lb.Spec.HealthCheckNodePort)
+	}
+	// The freed port can be asked for by another service.
+	np := service("np", corev1.ServiceTypeNodePort, "", hc)
+	if _, err := svcs.Create(ctx, np, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("the released health check port: %v", err)
+	}
+	// LoadBalancer to ClusterIP drops what only LoadBalancers have.
+	lb.Spec.Type = corev1.ServiceTypeClusterIP
+	if lb, err = svcs.Update(ctx, lb, metav1.UpdateOptions{}); err != nil || lb.Spec.AllocateLoadBalancerNodePorts != nil || lb.Spec.Ports[0].NodePort != 0 {
+		t.Fatalf("to ClusterIP: %v %+v", err, lb.Spec)
+	}
+}

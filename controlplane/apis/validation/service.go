@@ -381,7 +381,7 @@ func externalTrafficPolicy(svc *corev1.Service) field.ErrorList {
 			errs = append(errs, field.Invalid(specPath.Child("healthCheckNodePort"), hc, "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"))
 		}
 	case hc == 0:
-		errs = append(errs, field.Required(specPath.Child("healthCheckNodePort"), ""))
+		// The server allocates it after validation, as Kubernetes does.
 	default:
 		for _, msg := range validation.IsValidPortNum(int(hc)) {
 			errs = append(errs, field.Invalid(specPath.Child("healthCheckNodePort"), hc, msg))

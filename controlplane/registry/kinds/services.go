@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -77,8 +78,12 @@ func (s *serviceStrategy) PrepareForUpdate(ctx context.Context, obj, old runtime
 			}
 		}
 	}
-	if svc.Spec.HealthCheckNodePort == 0 {
+	switch {
+	case svc.Spec.HealthCheckNodePort == 0 && needsHealthCheck(svc):
 		svc.Spec.HealthCheckNodePort = prev.Spec.HealthCheckNodePort
+	case !needsHealthCheck(svc) && needsHealthCheck(prev) && svc.Spec.HealthCheckNodePort == prev.Spec.HealthCheckNodePort:
+		// No longer needed and left as it was: drop it.
+		svc.Spec.HealthCheckNodePort = 0
 	}
 	dropTypeDependentFields(svc, prev)
 }
@@ -89,6 +94,10 @@ func (s *serviceStrategy) PrepareForUpdate(ctx context.Context, obj, old runtime
 // (Kubernetes does the same, so that `type: ClusterIP` alone is a valid
 // change).
 func dropTypeDependentFields(svc, prev *corev1.Service) {
+	if prev.Spec.Type == corev1.ServiceTypeLoadBalancer && svc.Spec.Type != corev1.ServiceTypeLoadBalancer &&
+		apiequality.Semantic.DeepEqual(svc.Spec.AllocateLoadBalancerNodePorts, prev.Spec.AllocateLoadBalancerNodePorts) {
+		svc.Spec.AllocateLoadBalancerNodePorts = nil
+	}
 	if !wantsNodePorts(prev) || wantsNodePorts(svc) {
 		return
 	}
@@ -103,9 +112,6 @@ func dropTypeDependentFields(svc, prev *corev1.Service) {
 	}
 	if svc.Spec.ExternalTrafficPolicy == prev.Spec.ExternalTrafficPolicy {
 		svc.Spec.ExternalTrafficPolicy = ""
-	}
-	if svc.Spec.HealthCheckNodePort == prev.Spec.HealthCheckNodePort {
-		svc.Spec.HealthCheckNodePort = 0
 	}
 }
 
@@ -211,10 +217,54 @@ func (s *serviceStrategy) claimNodePorts(ctx context.Context, svc, prev *corev1.
 			extras.Claims[s.ports.Key(strconv.Itoa(int(p.NodePort)))] = owner
 		}
 	}
+	if err := s.claimHealthCheckPort(ctx, svc, prev, held, using, extras); err != nil {
+		return err
+	}
 	for port := range held {
 		if !using[port] {
 			extras.Releases = append(extras.Releases, s.ports.Key(strconv.Itoa(int(port))))
 		}
+	}
+	return nil
+}
+
+// needsHealthCheck reports whether a service gets a health check node port:
+// LoadBalancer services that keep traffic on nodes with local endpoints.
+func needsHealthCheck(s *corev1.Service) bool {
+	return s.Spec.Type == corev1.ServiceTypeLoadBalancer && s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+}
+
+// claimHealthCheckPort allocates (or keeps) the health check node port from
+// the node port range; a port the previous version held is released by the
+// caller when nothing uses it any more.
+func (s *serviceStrategy) claimHealthCheckPort(ctx context.Context, svc, prev *corev1.Service, held, using map[int32]bool, extras *storage.Extras) error {
+	if prev != nil && prev.Spec.HealthCheckNodePort != 0 {
+		held[prev.Spec.HealthCheckNodePort] = true
+	}
+	if !needsHealthCheck(svc) {
+		svc.Spec.HealthCheckNodePort = 0
+		return nil
+	}
+	port := svc.Spec.HealthCheckNodePort
+	switch {
+	case port == 0:
+		v, err := s.ports.Next(ctx)
+		if err != nil {
+			return apierrors.NewInternalError(fmt.Errorf("failed to allocate a healthCheckNodePort: %w", err))
+		}
+		n, _ := strconv.Atoi(v)
+		port = int32(n)
+	case !s.ports.Contains(strconv.Itoa(int(port))):
+		return s.invalid(svc, field.Invalid(field.NewPath("spec", "healthCheckNodePort"), port,
+			fmt.Sprintf("provided port is not in the valid range. The range of valid ports is %s", s.ports.String())))
+	}
+	svc.Spec.HealthCheckNodePort = port
+	if using[port] {
+		return s.invalid(svc, field.Invalid(field.NewPath("spec", "healthCheckNodePort"), port, "provided port is already allocated"))
+	}
+	using[port] = true
+	if !held[port] {
+		extras.Claims[s.ports.Key(strconv.Itoa(int(port)))] = svc.Namespace + "/" + svc.Name
 	}
 	return nil
 }
@@ -241,6 +291,9 @@ func (s *serviceStrategy) Releases(obj runtime.Object) []string {
 			}
 		}
 	}
+	if hc := svc.Spec.HealthCheckNodePort; hc != 0 {
+		keys = append(keys, s.ports.Key(strconv.Itoa(int(hc))))
+	}
 	return keys
 }
 
@@ -261,6 +314,9 @@ func (s *serviceStrategy) ClaimError(requested runtime.Object, err *storage.Clai
 			if int(p.NodePort) == port {
 				return s.invalid(svc, field.Invalid(field.NewPath("spec", "ports").Index(i).Child("nodePort"), p.NodePort, "provided port is already allocated"))
 			}
+		}
+		if int(svc.Spec.HealthCheckNodePort) == port {
+			return s.invalid(svc, field.Invalid(field.NewPath("spec", "healthCheckNodePort"), port, "provided port is already allocated"))
 		}
 		s.ports.MarkTaken(v)
 		return nil
