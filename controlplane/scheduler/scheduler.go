@@ -85,7 +85,9 @@ type Config struct {
 	// instance holds the Lease.
 	LeaderElection LeaderElection
 	// APIConcurrency bounds the binds, status patches and evictions in
-	// flight (default 64).
+	// flight (default 256). Binds wait for an etcd commit: at 100-300 ms
+	// each under load, 64 in flight held a busy cluster to a few hundred
+	// pods/s.
 	APIConcurrency int
 }
 
@@ -114,7 +116,7 @@ func New(cfg Config) (*Scheduler, error) {
 		cfg.UsageInterval = 10 * time.Second
 	}
 	if cfg.APIConcurrency <= 0 {
-		cfg.APIConcurrency = 64
+		cfg.APIConcurrency = 256
 	}
 	le := &cfg.LeaderElection
 	if le.Namespace == "" {

@@ -84,7 +84,9 @@ func (s *Server) startComponents(ctx context.Context, run func(func() error)) er
 		return nil
 	}
 	rc := s.AdminConfig()
-	rc.QPS, rc.Burst = 500, 1000
+	// The server's own parts are not rate-limited on their side: a bind and
+	// an event per pod at 500 requests/s would cap scheduling at 250 pods/s.
+	rc.QPS, rc.Burst = -1, 0
 	rc.UserAgent = "skiff-server"
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {

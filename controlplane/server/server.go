@@ -355,7 +355,7 @@ func (s *Server) loopbackConfig(c *credentials) *rest.Config {
 	return &rest.Config{
 		Host: s.url, BearerToken: c.adminToken, UserAgent: "skiff-server",
 		TLSClientConfig: rest.TLSClientConfig{CAData: c.ca.CertPEM},
-		QPS:             500, Burst: 1000,
+		QPS:             -1, // no client-side rate limit for the server's own parts
 	}
 }
 

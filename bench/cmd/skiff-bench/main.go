@@ -21,12 +21,14 @@ import (
 	"skiff.dev/skiff/bench/api"
 	"skiff.dev/skiff/bench/controllers"
 	"skiff.dev/skiff/bench/report"
+	"skiff.dev/skiff/bench/scheduler"
 )
 
 // suites are all benchmark suites, in report order.
 func suites() []bench.Suite {
 	return []bench.Suite{
 		api.NewSuite(),
+		scheduler.NewSuite(),
 		controllers.NewSuite(),
 	}
 }

@@ -191,12 +191,17 @@ func (q *Queue) Pop(ctx context.Context) (*QueuedPod, error) {
 	defer stop()
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for q.active.Len() == 0 {
+	// Closed or done wins over waiting pods: a scheduler that lost its
+	// Lease must not go on through its backlog.
+	for {
 		if q.closed {
 			return nil, ErrClosed
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if q.active.Len() > 0 {
+			break
 		}
 		q.cond.Wait()
 	}

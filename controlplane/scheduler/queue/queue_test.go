@@ -206,3 +206,21 @@ func TestPopBlocksUntilAddOrCancel(t *testing.T) {
 		t.Fatalf("Pop after Close: %v", err)
 	}
 }
+
+// A scheduler that lost its Lease stops at once, even with pods waiting:
+// Pop hands out nothing more once ctx is done or the queue is closed.
+func TestPopStopsWithPodsWaiting(t *testing.T) {
+	q, _ := newQueue()
+	q.Add(newPod("a", 0))
+	q.Add(newPod("b", 0))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if qp, err := q.Pop(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Pop with ctx done and pods waiting = %v, %v; want context.Canceled", qp, err)
+	}
+	q.Close()
+	if qp, err := q.Pop(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Pop from a closed queue with pods waiting = %v, %v; want ErrClosed", qp, err)
+	}
+	wantLen(t, q, 2, 0, 0, 0)
+}
