@@ -20,6 +20,7 @@ import (
 	"skiff.dev/skiff/bench"
 	"skiff.dev/skiff/bench/api"
 	"skiff.dev/skiff/bench/controllers"
+	"skiff.dev/skiff/bench/dataplane"
 	"skiff.dev/skiff/bench/report"
 	"skiff.dev/skiff/bench/scheduler"
 )
@@ -28,6 +29,7 @@ import (
 func suites() []bench.Suite {
 	return []bench.Suite{
 		api.NewSuite(),
+		dataplane.NewSuite(),
 		scheduler.NewSuite(),
 		controllers.NewSuite(),
 	}
