@@ -24,6 +24,12 @@ import (
 // Constructor builds a controller from the shared context.
 type Constructor func(c *Context) (Controller, error)
 
+// ConstructorFor returns a Constructor that builds a controller with
+// newFn and cfg.
+func ConstructorFor[C Controller, T any](newFn func(*Context, T) (C, error), cfg T) Constructor {
+	return func(c *Context) (Controller, error) { return newFn(c, cfg) }
+}
+
 // ManagerConfig configures a Manager.
 type ManagerConfig struct {
 	Client  kubernetes.Interface

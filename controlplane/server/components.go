@@ -37,7 +37,7 @@ import (
 // it has none).
 func ControllerConstructors(cfg Config, metrics podautoscaler.MetricsSource) []controllers.Constructor {
 	return []controllers.Constructor{
-		build(serviceaccount.New, serviceaccount.Config{}),
+		controllers.ConstructorFor(serviceaccount.New, serviceaccount.Config{}),
 		func(c *controllers.Context) (controllers.Controller, error) {
 			return namespace.New(c, namespace.Config{Dynamic: c.Dynamic})
 		},
@@ -46,23 +46,18 @@ func ControllerConstructors(cfg Config, metrics podautoscaler.MetricsSource) []c
 		},
 		nodeipam.Constructor(nodeipam.Config{ClusterCIDR: cfg.ClusterCIDR}),
 		nodelifecycle.Constructor(nodelifecycle.Config{}),
-		build(endpoints.New, endpoints.Config{}),
-		build(endpointslice.New, endpointslice.Config{}),
+		controllers.ConstructorFor(endpoints.New, endpoints.Config{}),
+		controllers.ConstructorFor(endpointslice.New, endpointslice.Config{}),
 		replicaset.Constructor(replicaset.Config{}),
 		replicaset.ReplicationManagerConstructor(replicaset.Config{}),
 		deployment.Constructor(deployment.Config{}),
 		daemonset.Constructor(daemonset.Config{}),
 		statefulset.Constructor(statefulset.Config{}),
-		build(job.New, job.Config{}),
-		build(resourcequota.New, resourcequota.Config{}),
-		build(disruption.New, disruption.Config{}),
-		build(podautoscaler.New, podautoscaler.Config{Metrics: metrics}),
+		controllers.ConstructorFor(job.New, job.Config{}),
+		controllers.ConstructorFor(resourcequota.New, resourcequota.Config{}),
+		controllers.ConstructorFor(disruption.New, disruption.Config{}),
+		controllers.ConstructorFor(podautoscaler.New, podautoscaler.Config{Metrics: metrics}),
 	}
-}
-
-// build adapts a controller package's New to a Constructor.
-func build[C controllers.Controller, T any](newFn func(*controllers.Context, T) (C, error), cfg T) controllers.Constructor {
-	return func(c *controllers.Context) (controllers.Controller, error) { return newFn(c, cfg) }
 }
 
 // SchedulerConfig is the scheduler's configuration inside a server (or in

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 )
 
@@ -190,5 +192,90 @@ func TestClaim(t *testing.T) {
 	c = &Claimer{Owner: gone, Kind: kind, Selector: labels.SelectorFromSet(labels.Set{"app": "web"})}
 	if got, _ = Claim(context.Background(), c, pods, patcher); len(got) != 1 || len(patches) != 0 {
 		t.Errorf("deleting owner claimed %d pods with patches %v", len(got), patches)
+	}
+}
+
+func TestOwnedHandler(t *testing.T) {
+	kind := appsv1.SchemeGroupVersion.WithKind("ReplicaSet")
+	sets := map[string]*appsv1.ReplicaSet{}
+	for _, name := range []string{"a", "b"} {
+		sets[name] = &appsv1.ReplicaSet{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID("uid-" + name)},
+			Spec:       appsv1.ReplicaSetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}}},
+		}
+	}
+	owners := Owners[*appsv1.ReplicaSet]{
+		Kind: kind.Kind,
+		Get: func(_, name string) (*appsv1.ReplicaSet, error) {
+			if rs, ok := sets[name]; ok {
+				return rs, nil
+			}
+			return nil, errors.New("not found")
+		},
+		List:     func(string) ([]*appsv1.ReplicaSet, error) { return []*appsv1.ReplicaSet{sets["a"], sets["b"]}, nil },
+		Selector: func(rs *appsv1.ReplicaSet) *metav1.LabelSelector { return rs.Spec.Selector },
+	}
+	q := NewQueue("test")
+	defer q.ShutDown()
+	queued := func() string {
+		var keys []string
+		for q.Len() > 0 {
+			key, _ := q.Get()
+			q.Done(key)
+			keys = append(keys, key)
+		}
+		slices.Sort(keys)
+		return strings.Join(keys, ",")
+	}
+	expect := NewExpectations()
+	h := OwnedHandler(q, owners, expect)
+	pod := func(rv, app string, owner string) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", ResourceVersion: rv, Labels: map[string]string{"app": app}}}
+		if owner != "" {
+			p.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(sets[owner], kind)}
+		}
+		return p
+	}
+
+	// An orphan queues the owners that may adopt it.
+	h.OnAdd(pod("1", "a", ""), false)
+	if got := queued(); got != "ns/a" {
+		t.Errorf("orphan added: queued %q, want ns/a", got)
+	}
+	// An owned pod is a creation its owner expected.
+	expect.Expect("ns/a", 1, nil)
+	h.OnAdd(pod("2", "a", "a"), false)
+	if got := queued(); got != "ns/a" || !expect.Satisfied("ns/a") {
+		t.Errorf("owned added: queued %q, expectations satisfied %v", got, expect.Satisfied("ns/a"))
+	}
+	// A change of owner queues both; a resync (same version) nothing.
+	h.OnUpdate(pod("2", "a", "a"), pod("3", "b", "b"))
+	if got := queued(); got != "ns/a,ns/b" {
+		t.Errorf("owner changed: queued %q, want ns/a,ns/b", got)
+	}
+	h.OnUpdate(pod("3", "b", "b"), pod("3", "b", "b"))
+	if got := queued(); got != "" {
+		t.Errorf("resync: queued %q, want nothing", got)
+	}
+	// A released pod whose labels changed queues the owners matching now.
+	h.OnUpdate(pod("3", "b", "b"), pod("4", "a", ""))
+	if got := queued(); got != "ns/a,ns/b" {
+		t.Errorf("released: queued %q, want ns/a,ns/b", got)
+	}
+	// The start of a graceful deletion is the deletion expected.
+	expect.Expect("ns/b", 0, []string{"ns/p"})
+	deleting := pod("6", "b", "b")
+	deleting.DeletionTimestamp = ptr.To(metav1.Now())
+	h.OnUpdate(pod("5", "b", "b"), deleting)
+	if got := queued(); got != "ns/b" || !expect.Satisfied("ns/b") {
+		t.Errorf("deleting: queued %q, expectations satisfied %v", got, expect.Satisfied("ns/b"))
+	}
+	// A tombstone finds its owner; an owner of another UID is not it.
+	h.OnDelete(cache.DeletedFinalStateUnknown{Key: "ns/p", Obj: pod("7", "b", "b")})
+	stale := pod("8", "a", "a")
+	stale.OwnerReferences[0].UID = "uid-old"
+	h.OnDelete(stale)
+	if got := queued(); got != "ns/b" {
+		t.Errorf("deleted: queued %q, want ns/b", got)
 	}
 }

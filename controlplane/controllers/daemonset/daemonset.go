@@ -64,6 +64,7 @@ type Controller struct {
 	revLister appslisters.ControllerRevisionLister
 	pods      corelisters.PodLister
 	nodes     corelisters.NodeLister
+	owners    controllerutil.Owners[*appsv1.DaemonSet]
 	synced    []cache.InformerSynced
 	queue     controllerutil.Queue
 	expect    *controllerutil.Expectations
@@ -87,10 +88,6 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 	if cfg.FailedPodBackoff <= 0 {
 		cfg.FailedPodBackoff = time.Second
 	}
-	log := c.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	dsInf := c.Informers.Apps().V1().DaemonSets()
 	revInf := c.Informers.Apps().V1().ControllerRevisions()
 	podInf := c.Informers.Core().V1().Pods()
@@ -108,25 +105,23 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 		expect:   controllerutil.NewExpectations(),
 		backoff:  flowcontrol.NewBackOff(cfg.FailedPodBackoff, 15*time.Minute),
 		recorder: c.Recorder(Name),
-		log:      log.With("controller", Name),
+		log:      c.Logger.With("controller", Name),
 		now:      time.Now,
 	}
 	dc.podCtl = controllerutil.PodControl{Client: c.Client, Recorder: dc.recorder}
+	dc.owners = controllerutil.OwnersFromLister(controllerKind.Kind, dc.dsLister.DaemonSets,
+		func(ds *appsv1.DaemonSet) *metav1.LabelSelector { return ds.Spec.Selector })
 	handlers := []struct {
 		inf cache.SharedIndexInformer
 		h   cache.ResourceEventHandlerFuncs
 	}{
-		{dsInf.Informer(), cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj any) { controllerutil.Enqueue(dc.queue, obj) },
-			UpdateFunc: func(_, obj any) { controllerutil.Enqueue(dc.queue, obj) },
-			DeleteFunc: dc.dsDeleted,
-		}},
+		{dsInf.Informer(), controllerutil.EnqueueHandler(dc.queue, dc.expect)},
 		{revInf.Informer(), cache.ResourceEventHandlerFuncs{
 			AddFunc:    dc.revChanged,
 			UpdateFunc: func(_, obj any) { dc.revChanged(obj) },
 			DeleteFunc: dc.revChanged,
 		}},
-		{podInf.Informer(), cache.ResourceEventHandlerFuncs{AddFunc: dc.podAdded, UpdateFunc: dc.podUpdated, DeleteFunc: dc.podDeleted}},
+		{podInf.Informer(), controllerutil.OwnedHandler(dc.queue, dc.owners, dc.expect)},
 		{nodeInf.Informer(), cache.ResourceEventHandlerFuncs{
 			AddFunc:    func(any) { dc.enqueueAll() },
 			UpdateFunc: dc.nodeUpdated,
@@ -143,28 +138,16 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 
 // Constructor returns a controllers.Constructor that builds the
 // controller with cfg.
-func Constructor(cfg Config) controllers.Constructor {
-	return func(c *controllers.Context) (controllers.Controller, error) { return New(c, cfg) }
-}
+func Constructor(cfg Config) controllers.Constructor { return controllers.ConstructorFor(New, cfg) }
 
 // Name implements controllers.Controller.
 func (dc *Controller) Name() string { return Name }
 
 // Start implements controllers.Controller.
 func (dc *Controller) Start(ctx context.Context) error {
-	if !cache.WaitForCacheSync(ctx.Done(), dc.synced...) {
-		return nil
-	}
 	go wait.UntilWithContext(ctx, func(context.Context) { dc.backoff.GC() }, time.Minute)
-	controllerutil.Run(ctx, dc.queue, dc.cfg.Workers, dc.log, dc.sync)
+	controllerutil.Run(ctx, dc.synced, dc.queue, dc.cfg.Workers, dc.log, dc.sync)
 	return nil
-}
-
-func (dc *Controller) dsDeleted(obj any) {
-	if key := controllerutil.Key(obj); key != "" {
-		dc.expect.Delete(key)
-		dc.queue.Add(key)
-	}
 }
 
 func (dc *Controller) enqueueAll() {
@@ -187,95 +170,13 @@ func (dc *Controller) nodeUpdated(oldObj, newObj any) {
 	dc.enqueueAll()
 }
 
-func (dc *Controller) owner(namespace string, ref *metav1.OwnerReference) *appsv1.DaemonSet {
-	if ref == nil || ref.Kind != controllerKind.Kind {
-		return nil
-	}
-	ds, err := dc.dsLister.DaemonSets(namespace).Get(ref.Name)
-	if err != nil || ds.UID != ref.UID {
-		return nil
-	}
-	return ds
-}
-
 func (dc *Controller) revChanged(obj any) {
 	rev, ok := controllerutil.Unwrap[*appsv1.ControllerRevision](obj)
 	if !ok {
 		return
 	}
-	if ds := dc.owner(rev.Namespace, metav1.GetControllerOfNoCopy(rev)); ds != nil {
+	if ds, ok := dc.owners.Of(rev.Namespace, metav1.GetControllerOfNoCopy(rev)); ok {
 		controllerutil.Enqueue(dc.queue, ds)
-	}
-}
-
-// enqueueMatching queues the DaemonSets whose selector matches an orphan
-// pod.
-func (dc *Controller) enqueueMatching(pod *corev1.Pod) {
-	all, err := dc.dsLister.DaemonSets(pod.Namespace).List(labels.Everything())
-	if err != nil {
-		return
-	}
-	for _, ds := range all {
-		sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
-		if err == nil && !sel.Empty() && sel.Matches(labels.Set(pod.Labels)) {
-			controllerutil.Enqueue(dc.queue, ds)
-		}
-	}
-}
-
-func (dc *Controller) podAdded(obj any) {
-	pod := obj.(*corev1.Pod)
-	if pod.DeletionTimestamp != nil {
-		dc.podDeleted(pod)
-		return
-	}
-	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
-		if ds := dc.owner(pod.Namespace, ref); ds != nil {
-			key := controllerutil.Key(ds)
-			dc.expect.CreationObserved(key)
-			dc.queue.Add(key)
-		}
-		return
-	}
-	dc.enqueueMatching(pod)
-}
-
-func (dc *Controller) podUpdated(oldObj, newObj any) {
-	old, cur := oldObj.(*corev1.Pod), newObj.(*corev1.Pod)
-	if old.ResourceVersion == cur.ResourceVersion {
-		return
-	}
-	if cur.DeletionTimestamp != nil {
-		dc.podDeleted(cur)
-		return
-	}
-	curRef, oldRef := metav1.GetControllerOfNoCopy(cur), metav1.GetControllerOfNoCopy(old)
-	refChanged := !reflect.DeepEqual(curRef, oldRef)
-	if refChanged && oldRef != nil {
-		if ds := dc.owner(old.Namespace, oldRef); ds != nil {
-			controllerutil.Enqueue(dc.queue, ds)
-		}
-	}
-	if curRef != nil {
-		if ds := dc.owner(cur.Namespace, curRef); ds != nil {
-			controllerutil.Enqueue(dc.queue, ds)
-		}
-		return
-	}
-	if refChanged || !reflect.DeepEqual(old.Labels, cur.Labels) {
-		dc.enqueueMatching(cur)
-	}
-}
-
-func (dc *Controller) podDeleted(obj any) {
-	pod, ok := controllerutil.Unwrap[*corev1.Pod](obj)
-	if !ok {
-		return
-	}
-	if ds := dc.owner(pod.Namespace, metav1.GetControllerOfNoCopy(pod)); ds != nil {
-		key := controllerutil.Key(ds)
-		dc.expect.DeletionObserved(key, controllerutil.PodKey(pod))
-		dc.queue.Add(key)
 	}
 }
 
@@ -323,23 +224,31 @@ func (dc *Controller) sync(ctx context.Context, key string) error {
 	return errors.Join(err, dc.updateStatus(ctx, ds, nodes, hash, err == nil))
 }
 
+// claimer adopts and releases the objects of ds (pods, revisions).
+func (dc *Controller) claimer(ds *appsv1.DaemonSet) (*controllerutil.Claimer, error) {
+	sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
+	if err != nil {
+		return nil, err
+	}
+	return &controllerutil.Claimer{
+		Owner: ds, Kind: controllerKind, Selector: sel,
+		Fresh: func(ctx context.Context) (metav1.Object, error) {
+			return dc.client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
+		},
+	}, nil
+}
+
 // nodePods returns ds's pods by the node they are for, claiming matching
 // orphans and releasing pods that stopped matching. Finished pods being
 // deleted are left out unless withDeletedTerminal is set.
 func (dc *Controller) nodePods(ctx context.Context, ds *appsv1.DaemonSet, withDeletedTerminal bool) (map[string][]*corev1.Pod, error) {
-	sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
+	claimer, err := dc.claimer(ds)
 	if err != nil {
 		return nil, err
 	}
 	all, err := dc.pods.Pods(ds.Namespace).List(labels.Everything())
 	if err != nil {
 		return nil, err
-	}
-	claimer := &controllerutil.Claimer{
-		Owner: ds, Kind: controllerKind, Selector: sel,
-		Fresh: func(ctx context.Context) (metav1.Object, error) {
-			return dc.client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
-		},
 	}
 	owned, err := controllerutil.Claim(ctx, claimer, all, controllerutil.PodPatcher(dc.client))
 	if err != nil {

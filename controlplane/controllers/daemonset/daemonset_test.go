@@ -106,12 +106,12 @@ func TestDaemonSetFollowsNodes(t *testing.T) {
 	}
 
 	// Nodes come: each gets a pod, across a controller-manager restart.
-	e.StopManager()
+	e.Manager.Stop()
 	added, err := e.Nodes.Add(ctx, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.StartManager()
+	e.Manager.Start()
 	waitDaemons(t, e, ns, append([]string{"sim-0", "sim-1", "sim-2"}, added...)...)
 
 	// A node goes: nothing replaces its pod elsewhere.
@@ -237,7 +237,7 @@ func TestDaemonSetRollingUpdate(t *testing.T) {
 	ctrltest.Eventually(t, 20*time.Second, "update halfway", func() (bool, string, error) {
 		return images()["agent:v2"] >= 1, fmt.Sprint(images()), nil
 	})
-	e.RestartManager()
+	e.Manager.Restart()
 	waitDaemons(t, e, ns, all...)
 	if n, bad := s.Stop(); len(bad) > 0 {
 		t.Fatalf("%d samples, %d violations: %v", n, len(bad), bad[0])
@@ -318,7 +318,7 @@ func TestDaemonSetRollingUpdate(t *testing.T) {
 		return fmt.Sprint(out)
 	}
 	before := uids()
-	e.RestartManager()
+	e.Manager.Restart()
 	ctrltest.Never(t, 2*time.Second, "restart changed the daemon pods", func() (bool, string, error) {
 		after := uids()
 		return after != before, after, nil

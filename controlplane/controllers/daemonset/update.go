@@ -207,19 +207,13 @@ func (dc *Controller) constructHistory(ctx context.Context, ds *appsv1.DaemonSet
 // ownedRevisions returns ds's ControllerRevisions, adopting and releasing
 // as for pods.
 func (dc *Controller) ownedRevisions(ctx context.Context, ds *appsv1.DaemonSet) ([]*appsv1.ControllerRevision, error) {
-	sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
+	claimer, err := dc.claimer(ds)
 	if err != nil {
 		return nil, err
 	}
 	all, err := dc.revLister.ControllerRevisions(ds.Namespace).List(labels.Everything())
 	if err != nil {
 		return nil, err
-	}
-	claimer := &controllerutil.Claimer{
-		Owner: ds, Kind: controllerKind, Selector: sel,
-		Fresh: func(ctx context.Context) (metav1.Object, error) {
-			return dc.client.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
-		},
 	}
 	return controllerutil.Claim(ctx, claimer, all, controllerutil.RevisionPatcher(dc.client))
 }

@@ -51,6 +51,7 @@ type Controller struct {
 	dLister  appslisters.DeploymentLister
 	rsLister appslisters.ReplicaSetLister
 	pods     corelisters.PodLister
+	owners   controllerutil.Owners[*appsv1.Deployment]
 	synced   []cache.InformerSynced
 	queue    controllerutil.Queue
 	recorder record.EventRecorder
@@ -65,10 +66,6 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 5
 	}
-	log := c.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	dInf := c.Informers.Apps().V1().Deployments()
 	rsInf := c.Informers.Apps().V1().ReplicaSets()
 	podInf := c.Informers.Core().V1().Pods()
@@ -81,18 +78,15 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 		synced:   []cache.InformerSynced{dInf.Informer().HasSynced, rsInf.Informer().HasSynced, podInf.Informer().HasSynced},
 		queue:    controllerutil.NewQueue(Name),
 		recorder: c.Recorder(Name),
-		log:      log.With("controller", Name),
+		log:      c.Logger.With("controller", Name),
 		now:      time.Now,
 	}
-	enqueue := func(obj any) { controllerutil.Enqueue(dc.queue, obj) }
-	if _, err := dInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: enqueue, UpdateFunc: func(_, obj any) { enqueue(obj) }, DeleteFunc: enqueue,
-	}); err != nil {
+	dc.owners = controllerutil.OwnersFromLister(controllerKind.Kind, dc.dLister.Deployments,
+		func(d *appsv1.Deployment) *metav1.LabelSelector { return d.Spec.Selector })
+	if _, err := dInf.Informer().AddEventHandler(controllerutil.EnqueueHandler(dc.queue, nil)); err != nil {
 		return nil, fmt.Errorf("%s: watch deployments: %w", Name, err)
 	}
-	if _, err := rsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: dc.rsAdded, UpdateFunc: dc.rsUpdated, DeleteFunc: dc.rsDeleted,
-	}); err != nil {
+	if _, err := rsInf.Informer().AddEventHandler(controllerutil.OwnedHandler(dc.queue, dc.owners, nil)); err != nil {
 		return nil, fmt.Errorf("%s: watch replicasets: %w", Name, err)
 	}
 	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: dc.podDeleted}); err != nil {
@@ -103,95 +97,15 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 
 // Constructor returns a controllers.Constructor that builds the
 // controller with cfg.
-func Constructor(cfg Config) controllers.Constructor {
-	return func(c *controllers.Context) (controllers.Controller, error) { return New(c, cfg) }
-}
+func Constructor(cfg Config) controllers.Constructor { return controllers.ConstructorFor(New, cfg) }
 
 // Name implements controllers.Controller.
 func (dc *Controller) Name() string { return Name }
 
 // Start implements controllers.Controller.
 func (dc *Controller) Start(ctx context.Context) error {
-	if !cache.WaitForCacheSync(ctx.Done(), dc.synced...) {
-		return nil
-	}
-	controllerutil.Run(ctx, dc.queue, dc.cfg.Workers, dc.log, dc.sync)
+	controllerutil.Run(ctx, dc.synced, dc.queue, dc.cfg.Workers, dc.log, dc.sync)
 	return nil
-}
-
-// owner returns the Deployment ref names, or nil.
-func (dc *Controller) owner(namespace string, ref *metav1.OwnerReference) *appsv1.Deployment {
-	if ref == nil || ref.Kind != controllerKind.Kind {
-		return nil
-	}
-	d, err := dc.dLister.Deployments(namespace).Get(ref.Name)
-	if err != nil || d.UID != ref.UID {
-		return nil
-	}
-	return d
-}
-
-// enqueueMatching queues the Deployments whose selector matches an orphan
-// ReplicaSet, so that one adopts it.
-func (dc *Controller) enqueueMatching(rs *appsv1.ReplicaSet) {
-	ds, err := dc.dLister.Deployments(rs.Namespace).List(labels.Everything())
-	if err != nil {
-		return
-	}
-	for _, d := range ds {
-		sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
-		if err == nil && !sel.Empty() && sel.Matches(labels.Set(rs.Labels)) {
-			controllerutil.Enqueue(dc.queue, d)
-		}
-	}
-}
-
-func (dc *Controller) rsAdded(obj any) {
-	rs := obj.(*appsv1.ReplicaSet)
-	if rs.DeletionTimestamp != nil {
-		dc.rsDeleted(rs)
-		return
-	}
-	if ref := metav1.GetControllerOfNoCopy(rs); ref != nil {
-		if d := dc.owner(rs.Namespace, ref); d != nil {
-			controllerutil.Enqueue(dc.queue, d)
-		}
-		return
-	}
-	dc.enqueueMatching(rs)
-}
-
-func (dc *Controller) rsUpdated(oldObj, newObj any) {
-	old, cur := oldObj.(*appsv1.ReplicaSet), newObj.(*appsv1.ReplicaSet)
-	if old.ResourceVersion == cur.ResourceVersion {
-		return
-	}
-	curRef, oldRef := metav1.GetControllerOfNoCopy(cur), metav1.GetControllerOfNoCopy(old)
-	refChanged := !reflect.DeepEqual(curRef, oldRef)
-	if refChanged && oldRef != nil {
-		if d := dc.owner(old.Namespace, oldRef); d != nil {
-			controllerutil.Enqueue(dc.queue, d)
-		}
-	}
-	if curRef != nil {
-		if d := dc.owner(cur.Namespace, curRef); d != nil {
-			controllerutil.Enqueue(dc.queue, d)
-		}
-		return
-	}
-	if refChanged || !reflect.DeepEqual(old.Labels, cur.Labels) {
-		dc.enqueueMatching(cur)
-	}
-}
-
-func (dc *Controller) rsDeleted(obj any) {
-	rs, ok := controllerutil.Unwrap[*appsv1.ReplicaSet](obj)
-	if !ok {
-		return
-	}
-	if d := dc.owner(rs.Namespace, metav1.GetControllerOfNoCopy(rs)); d != nil {
-		controllerutil.Enqueue(dc.queue, d)
-	}
 }
 
 // podDeleted wakes a Recreate Deployment, which waits for its old pods to
@@ -209,7 +123,7 @@ func (dc *Controller) podDeleted(obj any) {
 	if err != nil || rs.UID != ref.UID {
 		return
 	}
-	if d := dc.owner(rs.Namespace, metav1.GetControllerOfNoCopy(rs)); d != nil && d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
+	if d, ok := dc.owners.Of(rs.Namespace, metav1.GetControllerOfNoCopy(rs)); ok && d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType {
 		controllerutil.Enqueue(dc.queue, d)
 	}
 }

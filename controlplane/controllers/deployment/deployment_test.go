@@ -229,7 +229,7 @@ func state(t *testing.T, e *ctrltest.Env, d *appsv1.Deployment) string {
 func restartChangesNothing(t *testing.T, e *ctrltest.Env, d *appsv1.Deployment) {
 	t.Helper()
 	before := state(t, e, d)
-	e.RestartManager()
+	e.Manager.Restart()
 	ctrltest.Never(t, 2*time.Second, "restart changed a settled deployment", func() (bool, string, error) {
 		after := state(t, e, d)
 		return after != before, after + " != " + before, nil
@@ -300,7 +300,7 @@ func TestRollingUpdateKeepsReadyReplicas(t *testing.T) {
 		}
 		return d.Status.UpdatedReplicas >= 2 && d.Status.Replicas > d.Status.UpdatedReplicas, fmt.Sprintf("%+v", d.Status), nil
 	})
-	e.RestartManager()
+	e.Manager.Restart()
 	d = waitRolledOut(t, e, ns, "web")
 	if n, bad := sampler.Stop(); len(bad) > 0 || n < 20 {
 		t.Fatalf("%d samples, %d violations: %v", n, len(bad), bad)
@@ -363,7 +363,7 @@ func TestRollbackToPreviousReplicaSet(t *testing.T) {
 		}
 		return got.Annotations[deployment.RevisionAnnotation] == "3", fmt.Sprint(got.Annotations), nil
 	})
-	e.RestartManager()
+	e.Manager.Restart()
 	d = waitRolledOut(t, e, ns, "web")
 	rss := replicaSets(t, e, d)
 	if len(rss) != 2 {
@@ -412,7 +412,7 @@ func TestPauseAndResume(t *testing.T) {
 				got.Status.AvailableReplicas == 4 && c != nil && c.Reason == deployment.PausedDeployReason && c.Status == corev1.ConditionUnknown,
 			fmt.Sprintf("%s %+v", names(rss), got.Status), nil
 	})
-	e.RestartManager()
+	e.Manager.Restart()
 	ctrltest.Never(t, 2*time.Second, "paused deployment rolled out", func() (bool, string, error) {
 		rss := replicaSets(t, e, d)
 		return len(rss) != 1, names(rss), nil
@@ -518,7 +518,7 @@ func TestRecreate(t *testing.T) {
 		rss := replicaSets(t, e, d)
 		return *rss[0].Spec.Replicas == 0, names(rss), nil
 	})
-	e.RestartManager()
+	e.Manager.Restart()
 	d = waitRolledOut(t, e, ns, "web")
 	if n, bad := sampler.Stop(); len(bad) > 0 {
 		t.Fatalf("%d samples, %d violations: %v", n, len(bad), bad[0])

@@ -83,7 +83,6 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 		queue:    controllerutil.NewQueue("disruption"),
 		now:      time.Now,
 	}
-	enqueuePDB := func(obj any) { controllerutil.Enqueue(dc.queue, obj) }
 	podChanged := func(obj any) {
 		if p, ok := controllerutil.Unwrap[*corev1.Pod](obj); ok {
 			dc.enqueueForPod(p)
@@ -99,8 +98,7 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 		inf cache.SharedIndexInformer
 		h   cache.ResourceEventHandlerFuncs
 	}{
-		{f.Policy().V1().PodDisruptionBudgets().Informer(), cache.ResourceEventHandlerFuncs{
-			AddFunc: enqueuePDB, UpdateFunc: func(_, cur any) { enqueuePDB(cur) }, DeleteFunc: enqueuePDB}},
+		{f.Policy().V1().PodDisruptionBudgets().Informer(), controllerutil.EnqueueHandler(dc.queue, nil)},
 		{f.Core().V1().Pods().Informer(), cache.ResourceEventHandlerFuncs{
 			AddFunc: podChanged, DeleteFunc: podChanged,
 			UpdateFunc: func(old, cur any) { podChanged(old); podChanged(cur) }}},
@@ -136,11 +134,7 @@ func (dc *Controller) Name() string { return "disruption" }
 
 // Start keeps budget status current until ctx is done.
 func (dc *Controller) Start(ctx context.Context) error {
-	if !cache.WaitForCacheSync(ctx.Done(), dc.synced...) {
-		dc.queue.ShutDown()
-		return nil
-	}
-	controllerutil.Run(ctx, dc.queue, dc.cfg.Workers, dc.log, dc.sync)
+	controllerutil.Run(ctx, dc.synced, dc.queue, dc.cfg.Workers, dc.log, dc.sync)
 	return nil
 }
 

@@ -45,9 +45,7 @@ func waitStatus(t *testing.T, e *ctrltest.Env, ns, name, want string) {
 }
 
 func TestBudgetStatus(t *testing.T) {
-	e := ctrltest.Start(t, simnode.Config{Count: 2}, func(c *controllers.Context) (controllers.Controller, error) {
-		return disruption.New(c, disruption.Config{})
-	})
+	e := ctrltest.Start(t, simnode.Config{Count: 2}, controllers.ConstructorFor(disruption.New, disruption.Config{}))
 	ns := e.Namespace("pdb")
 	ctx := context.Background()
 	c := e.Client
@@ -103,7 +101,7 @@ func TestBudgetStatus(t *testing.T) {
 
 	// While the controller manager is down the pod recovers and the
 	// ReplicaSet grows: the restarted one catches up.
-	e.StopManager()
+	e.Manager.Stop()
 	if err := e.Nodes.SetPodReady(ns, "db-0", true); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +113,7 @@ func TestBudgetStatus(t *testing.T) {
 	if _, err := c.AppsV1().ReplicaSets(ns).Update(ctx, rs, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	e.StartManager()
+	e.Manager.Start()
 	waitStatus(t, e, ns, "min-two", "expected=3 desired=2 healthy=3 allowed=1 True/SufficientPods")
 	waitStatus(t, e, ns, "max-one", "expected=4 desired=3 healthy=3 allowed=0 False/InsufficientPods")
 	waitStatus(t, e, ns, "half", "expected=4 desired=2 healthy=3 allowed=1 True/SufficientPods")

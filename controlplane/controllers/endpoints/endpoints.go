@@ -67,7 +67,7 @@ type Controller struct {
 	pods      corelisters.PodLister
 	endpoints corelisters.EndpointsLister
 	synced    []cache.InformerSynced
-	queue     workqueue.TypedRateLimitingInterface[string]
+	queue     controllerutil.Queue
 	triggers  *esutil.TriggerTimeTracker
 }
 
@@ -88,26 +88,18 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 		pods:      podInf.Lister(),
 		endpoints: epInf.Lister(),
 		synced:    []cache.InformerSynced{svcInf.Informer().HasSynced, podInf.Informer().HasSynced, epInf.Informer().HasSynced},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.NewTypedItemExponentialFailureRateLimiter[string](5*time.Millisecond, 30*time.Second),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "endpoints", MetricsProvider: cfg.QueueMetrics}),
-		triggers: esutil.NewTriggerTimeTracker(),
+		queue:     controllerutil.NewBackoffQueue[string]("endpoints", 5*time.Millisecond, 30*time.Second, cfg.QueueMetrics),
+		triggers:  esutil.NewTriggerTimeTracker(),
 	}
-	enqueue := func(obj any) { controllerutil.Enqueue(ctrl.queue, obj) }
-	if _, err := svcInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: enqueue, UpdateFunc: func(_, cur any) { enqueue(cur) }, DeleteFunc: enqueue,
-	}); err != nil {
+	if _, err := svcInf.Informer().AddEventHandler(controllerutil.EnqueueHandler(ctrl.queue, nil)); err != nil {
 		return nil, fmt.Errorf("endpoints: add event handler: %w", err)
 	}
-	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { ctrl.podChanged(nil, obj) },
-		UpdateFunc: ctrl.podChanged,
-		DeleteFunc: func(obj any) { ctrl.podChanged(obj, nil) },
-	}); err != nil {
+	if _, err := podInf.Informer().AddEventHandler(controllerutil.PodServicesHandler(ctrl.queue, ctrl.services, cfg.BatchPeriod)); err != nil {
 		return nil, fmt.Errorf("endpoints: add event handler: %w", err)
 	}
 	// Endpoints changed or deleted behind our back are put right, and
 	// ours left over from a service deleted while no controller ran go.
+	enqueue := func(obj any) { controllerutil.Enqueue(ctrl.queue, obj) }
 	if _, err := epInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			if ep, ok := obj.(*corev1.Endpoints); ok && ep.Labels[ManagedByLabel] == ManagedBy {
@@ -126,22 +118,8 @@ func (c *Controller) Name() string { return "endpoints" }
 
 // Start syncs services until ctx is done.
 func (c *Controller) Start(ctx context.Context) error {
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		c.queue.ShutDown()
-		return nil
-	}
-	controllerutil.Run(ctx, c.queue, c.cfg.Workers, c.log, c.sync)
+	controllerutil.Run(ctx, c.synced, c.queue, c.cfg.Workers, c.log, c.sync)
 	return nil
-}
-
-func (c *Controller) podChanged(old, cur any) {
-	keys, err := esutil.GetServicesToUpdate(c.services, esutil.GetPodUpdateProjectionKey(old, cur))
-	if err != nil {
-		return
-	}
-	for key := range keys {
-		c.queue.AddAfter(key, c.cfg.BatchPeriod)
-	}
 }
 
 // sync writes the Endpoints of the service named by key.

@@ -3,9 +3,6 @@ package endpoints_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -17,110 +14,19 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"skiff.dev/skiff/controlplane/controllers"
+	"skiff.dev/skiff/controlplane/controllers/controllerutil/ctrltest"
 	"skiff.dev/skiff/controlplane/controllers/endpoints"
 	"skiff.dev/skiff/controlplane/server/servertest"
 )
 
-var srv *servertest.Server
+var (
+	srv *servertest.Server
+	// ctor builds the controller under test.
+	ctor = controllers.ConstructorFor(endpoints.New, endpoints.Config{})
+)
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "endpoints-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		cfg, err := servertest.Config(dir)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		srv, err = servertest.Launch(cfg)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer srv.Stop()
-		return m.Run()
-	}()
-	os.Exit(code)
-}
-
-// startManager runs the endpoints controller under a controller manager
-// until the returned stop is called (or the test ends).
-func startManager(t *testing.T) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	mgr := controllers.NewManager(controllers.ManagerConfig{
-		Client: srv.Client,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Controllers: []controllers.Constructor{func(c *controllers.Context) (controllers.Controller, error) {
-			return endpoints.New(c, endpoints.Config{})
-		}},
-	})
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
-func newNamespace(t *testing.T, c kubernetes.Interface) string {
-	t.Helper()
-	ns, err := c.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "ep-"}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ns.Name
-}
-
-// createPod creates a pod bound to a node whose container serves httpPort
-// under the name "http", and gives it the IP and readiness a node agent
-// would report.
-func createPod(t *testing.T, c kubernetes.Interface, ns, name, ip string, httpPort int32, ready bool) *corev1.Pod {
-	t.Helper()
-	ctx := context.Background()
-	pod, err := c.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "web"}},
-		Spec: corev1.PodSpec{
-			NodeName: "node-a",
-			Containers: []corev1.Container{{Name: "c", Image: "img", Ports: []corev1.ContainerPort{
-				{Name: "http", ContainerPort: httpPort, Protocol: corev1.ProtocolTCP}}}},
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pod.Status.Phase = corev1.PodRunning
-	pod.Status.PodIP = ip
-	pod.Status.PodIPs = []corev1.PodIP{{IP: ip}}
-	return setReady(t, c, pod, ready)
-}
-
-func setReady(t *testing.T, c kubernetes.Interface, pod *corev1.Pod, ready bool) *corev1.Pod {
-	t.Helper()
-	status := corev1.ConditionFalse
-	if ready {
-		status = corev1.ConditionTrue
-	}
-	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: status}}
-	out, err := c.CoreV1().Pods(pod.Namespace).UpdateStatus(context.Background(), pod, metav1.UpdateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	servertest.Main(m, func(s *servertest.Server) error { srv = s; return nil })
 }
 
 // summary renders subsets as "ready|notready ports" lines for comparison.
@@ -176,8 +82,8 @@ func waitEndpoints(t *testing.T, c kubernetes.Interface, ns, name, want string) 
 func TestEndpointsFollowReadinessAndTermination(t *testing.T) {
 	c := srv.Client
 	ctx := context.Background()
-	ns := newNamespace(t, c)
-	stop := startManager(t)
+	ns := ctrltest.NewNamespace(t, c, "ep-")
+	mgr := ctrltest.StartManager(t, srv.Config, ctor)
 
 	_, err := c.CoreV1().Services(ns).Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Labels: map[string]string{"tier": "front"}},
@@ -192,10 +98,10 @@ func TestEndpointsFollowReadinessAndTermination(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := createPod(t, c, ns, "a", "10.42.0.10", 8080, true)
-	b := createPod(t, c, ns, "b", "10.42.0.11", 8080, false)
+	a := ctrltest.ServingPod(t, c, ns, "a", "10.42.0.10", 8080, true)
+	b := ctrltest.ServingPod(t, c, ns, "b", "10.42.0.11", 8080, false)
 	// The named port resolves per pod: c serves http on another port.
-	createPod(t, c, ns, "c", "10.42.0.12", 8081, true)
+	ctrltest.ServingPod(t, c, ns, "c", "10.42.0.12", 8081, true)
 
 	ep := waitEndpoints(t, c, ns, "web",
 		"[10.42.0.10(a) | 10.42.0.11(b) ; http=8080 metrics=9100][10.42.0.12(c) | ; http=8081 metrics=9100]")
@@ -203,7 +109,7 @@ func TestEndpointsFollowReadinessAndTermination(t *testing.T) {
 		t.Errorf("endpoints labels %v, want the service's", ep.Labels)
 	}
 
-	b = setReady(t, c, b, true)
+	b = ctrltest.SetReady(t, c, b, true)
 	waitEndpoints(t, c, ns, "web",
 		"[10.42.0.10(a) 10.42.0.11(b) | ; http=8080 metrics=9100][10.42.0.12(c) | ; http=8081 metrics=9100]")
 
@@ -216,9 +122,9 @@ func TestEndpointsFollowReadinessAndTermination(t *testing.T) {
 
 	// A restart of the controller manager rewrites nothing that is right
 	// and catches up with what changed while it was down.
-	stop()
-	setReady(t, c, b, false)
-	stop = startManager(t)
+	mgr.Stop()
+	ctrltest.SetReady(t, c, b, false)
+	mgr.Start()
 	ep2 := waitEndpoints(t, c, ns, "web",
 		"[| 10.42.0.11(b) ; http=8080 metrics=9100][10.42.0.12(c) | ; http=8081 metrics=9100]")
 	time.Sleep(300 * time.Millisecond)
@@ -235,11 +141,11 @@ func TestEndpointsFollowReadinessAndTermination(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	stop()
+	mgr.Stop()
 	if err := c.CoreV1().Services(ns).Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	startManager(t)
+	mgr.Start()
 	waitEndpoints(t, c, ns, "web", "<none>")
 	waitEndpoints(t, c, ns, "manual", "[10.42.9.9() | ; =80]")
 }
@@ -247,8 +153,8 @@ func TestEndpointsFollowReadinessAndTermination(t *testing.T) {
 func TestEndpointsPublishNotReadyAddresses(t *testing.T) {
 	c := srv.Client
 	ctx := context.Background()
-	ns := newNamespace(t, c)
-	startManager(t)
+	ns := ctrltest.NewNamespace(t, c, "ep-")
+	ctrltest.StartManager(t, srv.Config, ctor)
 	_, err := c.CoreV1().Services(ns).Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "peers"},
 		Spec: corev1.ServiceSpec{
@@ -261,8 +167,8 @@ func TestEndpointsPublishNotReadyAddresses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	createPod(t, c, ns, "a", "10.42.1.10", 8080, false)
-	b := createPod(t, c, ns, "b", "10.42.1.11", 8080, true)
+	ctrltest.ServingPod(t, c, ns, "a", "10.42.1.10", 8080, false)
+	b := ctrltest.ServingPod(t, c, ns, "b", "10.42.1.11", 8080, true)
 	ep := waitEndpoints(t, c, ns, "peers", "[10.42.1.10(a) 10.42.1.11(b) | ; http=8080]")
 	if _, ok := ep.Labels[corev1.IsHeadlessService]; !ok {
 		t.Errorf("headless service's endpoints lack the %s label: %v", corev1.IsHeadlessService, ep.Labels)

@@ -29,12 +29,8 @@ import (
 func BenchmarkQueueLatencyPodChurn(b *testing.B) {
 	queues := endpointslicebench.NewQueueLatency()
 	e := ctrltest.Start(b, simnode.Config{Count: 10, Pods: "250"},
-		func(c *controllers.Context) (controllers.Controller, error) {
-			return endpointslice.New(c, endpointslice.Config{QueueMetrics: queues})
-		},
-		func(c *controllers.Context) (controllers.Controller, error) {
-			return endpoints.New(c, endpoints.Config{QueueMetrics: queues})
-		},
+		controllers.ConstructorFor(endpointslice.New, endpointslice.Config{QueueMetrics: queues}),
+		controllers.ConstructorFor(endpoints.New, endpoints.Config{QueueMetrics: queues}),
 		deployment.Constructor(deployment.Config{}),
 		replicaset.Constructor(replicaset.Config{}),
 	)

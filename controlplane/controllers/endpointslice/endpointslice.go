@@ -67,7 +67,7 @@ type Controller struct {
 	pods       corelisters.PodLister
 	slices     discoverylisters.EndpointSliceLister
 	synced     []cache.InformerSynced
-	queue      workqueue.TypedRateLimitingInterface[string]
+	queue      controllerutil.Queue
 	reconciler *reconciler.Reconciler
 	tracker    *esutil.EndpointSliceTracker
 	triggers   *esutil.TriggerTimeTracker
@@ -95,9 +95,7 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 		slices:   sliceInf.Lister(),
 		synced: []cache.InformerSynced{svcInf.Informer().HasSynced, podInf.Informer().HasSynced,
 			nodeInf.Informer().HasSynced, sliceInf.Informer().HasSynced},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.NewTypedItemExponentialFailureRateLimiter[string](5*time.Millisecond, 30*time.Second),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "endpointslice", MetricsProvider: cfg.QueueMetrics}),
+		queue:    controllerutil.NewBackoffQueue[string]("endpointslice", 5*time.Millisecond, 30*time.Second, cfg.QueueMetrics),
 		tracker:  esutil.NewEndpointSliceTracker(),
 		triggers: esutil.NewTriggerTimeTracker(),
 	}
@@ -108,16 +106,8 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 		inf cache.SharedIndexInformer
 		h   cache.ResourceEventHandler
 	}{
-		{svcInf.Informer(), cache.ResourceEventHandlerFuncs{
-			AddFunc:    ctrl.enqueueService,
-			UpdateFunc: func(_, cur any) { ctrl.enqueueService(cur) },
-			DeleteFunc: ctrl.enqueueService,
-		}},
-		{podInf.Informer(), cache.ResourceEventHandlerFuncs{
-			AddFunc:    func(obj any) { ctrl.podChanged(nil, obj) },
-			UpdateFunc: ctrl.podChanged,
-			DeleteFunc: func(obj any) { ctrl.podChanged(obj, nil) },
-		}},
+		{svcInf.Informer(), controllerutil.EnqueueHandler(ctrl.queue, nil)},
+		{podInf.Informer(), controllerutil.PodServicesHandler(ctrl.queue, ctrl.services, cfg.BatchPeriod)},
 		{sliceInf.Informer(), cache.ResourceEventHandlerFuncs{
 			AddFunc:    ctrl.sliceAdded,
 			UpdateFunc: ctrl.sliceUpdated,
@@ -137,12 +127,8 @@ func (c *Controller) Name() string { return "endpointslice" }
 
 // Start syncs services until ctx is done.
 func (c *Controller) Start(ctx context.Context) error {
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		c.queue.ShutDown()
-		return nil
-	}
 	logger := logr.FromSlogHandler(c.log.Handler())
-	controllerutil.Run(ctx, c.queue, c.cfg.Workers, c.log, func(_ context.Context, key string) error {
+	controllerutil.Run(ctx, c.synced, c.queue, c.cfg.Workers, c.log, func(_ context.Context, key string) error {
 		return c.sync(logger, key)
 	})
 	return nil
@@ -197,19 +183,6 @@ func (c *Controller) sync(logger logr.Logger, key string) error {
 		return fmt.Errorf("reconcile slices of %s: %w", key, err)
 	}
 	return nil
-}
-
-func (c *Controller) enqueueService(obj any) { controllerutil.Enqueue(c.queue, obj) }
-
-// podChanged queues the services whose endpoints a pod change may move.
-func (c *Controller) podChanged(old, cur any) {
-	keys, err := esutil.GetServicesToUpdate(c.services, esutil.GetPodUpdateProjectionKey(old, cur))
-	if err != nil {
-		return
-	}
-	for key := range keys {
-		c.queue.AddAfter(key, c.cfg.BatchPeriod)
-	}
 }
 
 func (c *Controller) sliceAdded(obj any) {

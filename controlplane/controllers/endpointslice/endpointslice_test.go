@@ -3,9 +3,6 @@ package endpointslice_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -19,126 +16,25 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"skiff.dev/skiff/controlplane/controllers"
+	"skiff.dev/skiff/controlplane/controllers/controllerutil/ctrltest"
 	"skiff.dev/skiff/controlplane/controllers/endpointslice"
 	"skiff.dev/skiff/controlplane/server/servertest"
 )
 
-var srv *servertest.Server
+var (
+	srv *servertest.Server
+	// ctor builds the controller under test.
+	ctor = controllers.ConstructorFor(endpointslice.New, endpointslice.Config{})
+)
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "endpointslice-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		cfg, err := servertest.Config(dir)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		srv, err = servertest.Launch(cfg)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer srv.Stop()
-		_, err = srv.Client.CoreV1().Nodes().Create(context.Background(), &corev1.Node{
+	servertest.Main(m, func(s *servertest.Server) error {
+		srv = s
+		_, err := s.Client.CoreV1().Nodes().Create(context.Background(), &corev1.Node{
 			ObjectMeta: metav1.ObjectMeta{Name: "node-a", Labels: map[string]string{corev1.LabelTopologyZone: "zone-1"}},
 		}, metav1.CreateOptions{})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		return m.Run()
-	}()
-	os.Exit(code)
-}
-
-// startManager runs the EndpointSlice controller under a controller
-// manager until the returned stop is called (or the test ends).
-func startManager(t testing.TB, cfg endpointslice.Config) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	mgr := controllers.NewManager(controllers.ManagerConfig{
-		Client: srv.Client,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Controllers: []controllers.Constructor{func(c *controllers.Context) (controllers.Controller, error) {
-			return endpointslice.New(c, cfg)
-		}},
+		return err
 	})
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
-func newNamespace(t testing.TB, c kubernetes.Interface) string {
-	t.Helper()
-	ns, err := c.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "eps-"}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ns.Name
-}
-
-// createPod creates a pod on node-a whose container serves httpPort under
-// the name "http", with the IP and readiness a node agent would report.
-func createPod(t testing.TB, c kubernetes.Interface, ns, name, ip string, httpPort int32, ready bool) *corev1.Pod {
-	t.Helper()
-	return createAppPod(t, c, ns, "web", name, ip, httpPort, ready)
-}
-
-// createAppPod is createPod with the label app=app.
-func createAppPod(t testing.TB, c kubernetes.Interface, ns, app, name, ip string, httpPort int32, ready bool) *corev1.Pod {
-	t.Helper()
-	pod, err := c.CoreV1().Pods(ns).Create(context.Background(), &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": app}},
-		Spec: corev1.PodSpec{
-			NodeName: "node-a",
-			Containers: []corev1.Container{{Name: "c", Image: "img", Ports: []corev1.ContainerPort{
-				{Name: "http", ContainerPort: httpPort, Protocol: corev1.ProtocolTCP}}}},
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pod.Status.Phase = corev1.PodRunning
-	pod.Status.PodIP = ip
-	pod.Status.PodIPs = []corev1.PodIP{{IP: ip}}
-	return setReady(t, c, pod, ready)
-}
-
-func setReady(t testing.TB, c kubernetes.Interface, pod *corev1.Pod, ready bool) *corev1.Pod {
-	t.Helper()
-	out, err := updateReady(c, pod, ready)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// updateReady writes the pod's Ready condition, as its node agent would.
-func updateReady(c kubernetes.Interface, pod *corev1.Pod, ready bool) (*corev1.Pod, error) {
-	status := corev1.ConditionFalse
-	if ready {
-		status = corev1.ConditionTrue
-	}
-	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: status}}
-	return c.CoreV1().Pods(pod.Namespace).UpdateStatus(context.Background(), pod, metav1.UpdateOptions{})
 }
 
 // summary renders a service's slices as sorted "pod ip flags ports" lines,
@@ -209,13 +105,13 @@ func createService(t testing.TB, c kubernetes.Interface, ns, name string, publis
 func TestSlicesFollowReadinessAndTermination(t *testing.T) {
 	c := srv.Client
 	ctx := context.Background()
-	ns := newNamespace(t, c)
-	stop := startManager(t, endpointslice.Config{})
+	ns := ctrltest.NewNamespace(t, c, "eps-")
+	mgr := ctrltest.StartManager(t, srv.Config, ctor)
 
 	svc := createService(t, c, ns, "web", false)
-	a := createPod(t, c, ns, "a", "10.42.0.10", 8080, true)
-	b := createPod(t, c, ns, "b", "10.42.0.11", 8080, false)
-	createPod(t, c, ns, "c", "10.42.0.12", 8081, true)
+	a := ctrltest.ServingPod(t, c, ns, "a", "10.42.0.10", 8080, true)
+	b := ctrltest.ServingPod(t, c, ns, "b", "10.42.0.11", 8080, false)
+	ctrltest.ServingPod(t, c, ns, "c", "10.42.0.12", 8081, true)
 
 	got := waitSlices(t, c, ns, "web",
 		"a 10.42.0.10 rs- http=8080,metrics=9100; b 10.42.0.11 --- http=8080,metrics=9100; c 10.42.0.12 rs- http=8081,metrics=9100")
@@ -236,7 +132,7 @@ func TestSlicesFollowReadinessAndTermination(t *testing.T) {
 		}
 	}
 
-	b = setReady(t, c, b, true)
+	b = ctrltest.SetReady(t, c, b, true)
 	waitSlices(t, c, ns, "web",
 		"a 10.42.0.10 rs- http=8080,metrics=9100; b 10.42.0.11 rs- http=8080,metrics=9100; c 10.42.0.12 rs- http=8081,metrics=9100")
 
@@ -249,13 +145,13 @@ func TestSlicesFollowReadinessAndTermination(t *testing.T) {
 
 	// Restart the controller manager: nothing that is right is rewritten,
 	// and what changed meanwhile is caught up with.
-	stop()
+	mgr.Stop()
 	before := waitSlices(t, c, ns, "web",
 		"a 10.42.0.10 -st http=8080,metrics=9100; b 10.42.0.11 rs- http=8080,metrics=9100; c 10.42.0.12 rs- http=8081,metrics=9100")
 	if err := c.CoreV1().Pods(ns).Delete(ctx, a.Name, *metav1.NewDeleteOptions(0)); err != nil {
 		t.Fatal(err)
 	}
-	startManager(t, endpointslice.Config{})
+	mgr.Start()
 	after := waitSlices(t, c, ns, "web",
 		"b 10.42.0.11 rs- http=8080,metrics=9100; c 10.42.0.12 rs- http=8081,metrics=9100")
 	unchanged := map[string]string{}
@@ -274,11 +170,11 @@ func TestSlicesFollowReadinessAndTermination(t *testing.T) {
 func TestSlicesPublishNotReadyAddresses(t *testing.T) {
 	c := srv.Client
 	ctx := context.Background()
-	ns := newNamespace(t, c)
-	startManager(t, endpointslice.Config{})
+	ns := ctrltest.NewNamespace(t, c, "eps-")
+	ctrltest.StartManager(t, srv.Config, ctor)
 	createService(t, c, ns, "peers", true)
-	createPod(t, c, ns, "a", "10.42.1.10", 8080, false)
-	b := createPod(t, c, ns, "b", "10.42.1.11", 8080, true)
+	ctrltest.ServingPod(t, c, ns, "a", "10.42.1.10", 8080, false)
+	b := ctrltest.ServingPod(t, c, ns, "b", "10.42.1.11", 8080, true)
 	waitSlices(t, c, ns, "peers",
 		"a 10.42.1.10 r-- http=8080,metrics=9100; b 10.42.1.11 rs- http=8080,metrics=9100")
 	if err := c.CoreV1().Pods(ns).Delete(ctx, b.Name, metav1.DeleteOptions{}); err != nil {

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -34,6 +35,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"skiff.dev/skiff/controlplane/controllers"
+	"skiff.dev/skiff/controlplane/controllers/controllerutil"
 )
 
 // Config configures the collector.
@@ -71,16 +73,11 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 5
 	}
-	limiter := func() workqueue.TypedRateLimiter[types.UID] {
-		return workqueue.NewTypedItemExponentialFailureRateLimiter[types.UID](10*time.Millisecond, 30*time.Second)
-	}
 	gc := &Controller{
-		cfg: cfg,
-		log: c.Logger.With("controller", "garbagecollector"),
-		deleteQ: workqueue.NewTypedRateLimitingQueueWithConfig(limiter(),
-			workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "garbage_collector_attempt_to_delete", MetricsProvider: cfg.QueueMetrics}),
-		orphanQ: workqueue.NewTypedRateLimitingQueueWithConfig(limiter(),
-			workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "garbage_collector_attempt_to_orphan", MetricsProvider: cfg.QueueMetrics}),
+		cfg:     cfg,
+		log:     c.Logger.With("controller", "garbagecollector"),
+		deleteQ: controllerutil.NewBackoffQueue[types.UID]("garbage_collector_attempt_to_delete", 10*time.Millisecond, 30*time.Second, cfg.QueueMetrics),
+		orphanQ: controllerutil.NewBackoffQueue[types.UID]("garbage_collector_attempt_to_orphan", 10*time.Millisecond, 30*time.Second, cfg.QueueMetrics),
 	}
 	gc.graph = newGraph(gc.deleteQ.Add, gc.orphanQ.Add)
 	return gc, nil
@@ -124,17 +121,10 @@ func (gc *Controller) Start(ctx context.Context) error {
 		return nil
 	}
 	gc.log.Debug("garbage collector synced", "resources", len(resources), "objects", gc.graph.size())
-	for range gc.cfg.Workers {
-		go func() {
-			for gc.processNext(ctx, gc.deleteQ, gc.attemptToDelete) {
-			}
-		}()
-	}
-	go func() {
-		for gc.processNext(ctx, gc.orphanQ, gc.attemptToOrphan) {
-		}
-	}()
-	<-ctx.Done()
+	var wg sync.WaitGroup
+	wg.Go(func() { controllerutil.Run(ctx, nil, gc.orphanQ, 1, gc.log, gc.attemptToOrphan) })
+	controllerutil.Run(ctx, nil, gc.deleteQ, gc.cfg.Workers, gc.log, gc.attemptToDelete)
+	wg.Wait()
 	return nil
 }
 
@@ -170,21 +160,4 @@ func (gc *Controller) monitor(r resource) (cache.SharedIndexInformer, error) {
 		return nil, fmt.Errorf("garbage collector: %s: %w", r.gvr, err)
 	}
 	return inf, nil
-}
-
-func (gc *Controller) processNext(ctx context.Context, q workqueue.TypedRateLimitingInterface[types.UID], work func(context.Context, types.UID) error) bool {
-	uid, quit := q.Get()
-	if quit {
-		return false
-	}
-	defer q.Done(uid)
-	if err := work(ctx, uid); err != nil {
-		if ctx.Err() == nil {
-			gc.log.Info("garbage collection failed, retrying", "uid", uid, "err", err)
-		}
-		q.AddRateLimited(uid)
-		return true
-	}
-	q.Forget(uid)
-	return true
 }

@@ -2,10 +2,6 @@ package garbagecollector_test
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -13,82 +9,24 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"skiff.dev/skiff/controlplane/controllers"
+	"skiff.dev/skiff/controlplane/controllers/controllerutil/ctrltest"
 	"skiff.dev/skiff/controlplane/controllers/garbagecollector"
 	"skiff.dev/skiff/controlplane/server/servertest"
 )
 
-var srv *servertest.Server
+var (
+	srv *servertest.Server
+	// gc builds the controller under test.
+	gc controllers.Constructor = func(c *controllers.Context) (controllers.Controller, error) {
+		return garbagecollector.New(c, garbagecollector.Config{Dynamic: c.Dynamic})
+	}
+)
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "gc-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := func() int {
-		defer os.RemoveAll(dir)
-		cfg, err := servertest.Config(dir)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		srv, err = servertest.Launch(cfg)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer srv.Stop()
-		return m.Run()
-	}()
-	os.Exit(code)
-}
-
-// startGC runs the garbage collector under a controller manager until the
-// returned stop is called (or the test ends).
-func startGC(t *testing.T) (stop func()) {
-	t.Helper()
-	dyn, err := dynamic.NewForConfig(srv.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	mgr := controllers.NewManager(controllers.ManagerConfig{
-		Client: srv.Client,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Controllers: []controllers.Constructor{func(c *controllers.Context) (controllers.Controller, error) {
-			return garbagecollector.New(c, garbagecollector.Config{Dynamic: dyn})
-		}},
-	})
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
-func newNamespace(t *testing.T) string {
-	t.Helper()
-	ns, err := srv.Client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "gc-"}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ns.Name
+	servertest.Main(m, func(s *servertest.Server) error { srv = s; return nil })
 }
 
 // ref is an owner reference to a ConfigMap.
@@ -113,13 +51,6 @@ func gone(c kubernetes.Interface, ns, name string) func(context.Context) (bool, 
 	}
 }
 
-func poll(t *testing.T, what string, cond func(context.Context) (bool, error)) {
-	t.Helper()
-	if err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 15*time.Second, true, cond); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
 func mustGet(t *testing.T, ns, name string) *corev1.ConfigMap {
 	t.Helper()
 	cm, err := srv.Client.CoreV1().ConfigMaps(ns).Get(context.Background(), name, metav1.GetOptions{})
@@ -138,10 +69,10 @@ func deleteWith(t *testing.T, ns, name string, policy metav1.DeletionPropagation
 }
 
 func TestBackgroundCascade(t *testing.T) {
-	ns := newNamespace(t)
+	ns := ctrltest.NewNamespace(t, srv.Client, "gc-")
 	ctx := context.Background()
 	c := srv.Client
-	startGC(t)
+	ctrltest.StartManager(t, srv.Config, gc)
 
 	owner := configMap(t, ns, "owner", nil)
 	other := configMap(t, ns, "other-owner", nil)
@@ -161,25 +92,25 @@ func TestBackgroundCascade(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	mustGet(t, ns, "child") // owners present: nothing collected
 	deleteWith(t, ns, "owner", metav1.DeletePropagationBackground)
-	poll(t, "owner gone at once", gone(c, ns, "owner"))
+	ctrltest.Poll(t, 15*time.Second, "owner gone at once", gone(c, ns, "owner"))
 	for _, name := range []string{"child", "grandchild", "orphaned-at-birth"} {
-		poll(t, name+" collected", gone(c, ns, name))
+		ctrltest.Poll(t, 15*time.Second, name+" collected", gone(c, ns, name))
 	}
-	poll(t, "pod collected", func(ctx context.Context) (bool, error) {
+	ctrltest.Poll(t, 15*time.Second, "pod collected", func(ctx context.Context) (bool, error) {
 		_, err := c.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})
 	// A dependent with another owner stays, without the dead reference.
-	poll(t, "shared keeps its live owner only", func(ctx context.Context) (bool, error) {
+	ctrltest.Poll(t, 15*time.Second, "shared keeps its live owner only", func(ctx context.Context) (bool, error) {
 		cm := mustGet(t, ns, "shared")
 		return len(cm.OwnerReferences) == 1 && cm.OwnerReferences[0].UID == other.UID, nil
 	})
 }
 
 func TestForegroundCascadeAcrossRestart(t *testing.T) {
-	ns := newNamespace(t)
+	ns := ctrltest.NewNamespace(t, srv.Client, "gc-")
 	c := srv.Client
-	stop := startGC(t)
+	mgr := ctrltest.StartManager(t, srv.Config, gc)
 
 	owner := configMap(t, ns, "owner", nil)
 	// blocking holds the owner until it is gone; a finalizer keeps it a while.
@@ -188,8 +119,8 @@ func TestForegroundCascadeAcrossRestart(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 
 	deleteWith(t, ns, "owner", metav1.DeletePropagationForeground)
-	poll(t, "loose dependent collected", gone(c, ns, "loose"))
-	poll(t, "blocking dependent deleting", func(context.Context) (bool, error) {
+	ctrltest.Poll(t, 15*time.Second, "loose dependent collected", gone(c, ns, "loose"))
+	ctrltest.Poll(t, 15*time.Second, "blocking dependent deleting", func(context.Context) (bool, error) {
 		return mustGet(t, ns, "blocking").DeletionTimestamp != nil, nil
 	})
 	time.Sleep(200 * time.Millisecond)
@@ -199,21 +130,21 @@ func TestForegroundCascadeAcrossRestart(t *testing.T) {
 
 	// The collector restarts while the owner waits; the blocking
 	// dependent finishes meanwhile.
-	stop()
+	mgr.Stop()
 	held := mustGet(t, ns, "blocking")
 	held.Finalizers = nil
 	if _, err := c.CoreV1().ConfigMaps(ns).Update(context.Background(), held, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "blocking dependent gone", gone(c, ns, "blocking"))
-	startGC(t)
-	poll(t, "owner gone after its dependents", gone(c, ns, "owner"))
+	ctrltest.Poll(t, 15*time.Second, "blocking dependent gone", gone(c, ns, "blocking"))
+	mgr.Start()
+	ctrltest.Poll(t, 15*time.Second, "owner gone after its dependents", gone(c, ns, "owner"))
 }
 
 func TestOrphanAcrossRestart(t *testing.T) {
-	ns := newNamespace(t)
+	ns := ctrltest.NewNamespace(t, srv.Client, "gc-")
 	c := srv.Client
-	stop := startGC(t)
+	mgr := ctrltest.StartManager(t, srv.Config, gc)
 
 	owner := configMap(t, ns, "owner", nil)
 	other := configMap(t, ns, "other-owner", nil)
@@ -222,7 +153,7 @@ func TestOrphanAcrossRestart(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 
 	deleteWith(t, ns, "owner", metav1.DeletePropagationOrphan)
-	poll(t, "owner gone", gone(c, ns, "owner"))
+	ctrltest.Poll(t, 15*time.Second, "owner gone", gone(c, ns, "owner"))
 	if cm := mustGet(t, ns, "a"); len(cm.OwnerReferences) != 0 {
 		t.Errorf("orphan a keeps references %v", cm.OwnerReferences)
 	}
@@ -232,15 +163,15 @@ func TestOrphanAcrossRestart(t *testing.T) {
 
 	// Orphaning asked while the collector is down completes when it is
 	// back.
-	stop()
+	mgr.Stop()
 	owner2 := configMap(t, ns, "owner2", nil)
 	configMap(t, ns, "c", nil, ref(owner2, true))
 	deleteWith(t, ns, "owner2", metav1.DeletePropagationOrphan)
 	if o := mustGet(t, ns, "owner2"); o.DeletionTimestamp == nil {
 		t.Fatal("orphaning owner not held by its finalizer")
 	}
-	startGC(t)
-	poll(t, "owner2 gone", gone(c, ns, "owner2"))
+	mgr.Start()
+	ctrltest.Poll(t, 15*time.Second, "owner2 gone", gone(c, ns, "owner2"))
 	if cm := mustGet(t, ns, "c"); len(cm.OwnerReferences) != 0 {
 		t.Errorf("orphan c keeps references %v", cm.OwnerReferences)
 	}
@@ -251,17 +182,17 @@ func TestOrphanAcrossRestart(t *testing.T) {
 }
 
 func TestBackgroundAcrossRestart(t *testing.T) {
-	ns := newNamespace(t)
-	stop := startGC(t)
+	ns := ctrltest.NewNamespace(t, srv.Client, "gc-")
+	mgr := ctrltest.StartManager(t, srv.Config, gc)
 	owner := configMap(t, ns, "owner", nil)
 	configMap(t, ns, "kept", nil)
 	time.Sleep(100 * time.Millisecond)
 	// The owner goes while the collector is down: its dependent is
 	// collected when the collector is back, and nothing else is.
-	stop()
+	mgr.Stop()
 	configMap(t, ns, "child", nil, ref(owner, false))
 	deleteWith(t, ns, "owner", metav1.DeletePropagationBackground)
-	startGC(t)
-	poll(t, "child collected after the restart", gone(srv.Client, ns, "child"))
+	mgr.Start()
+	ctrltest.Poll(t, 15*time.Second, "child collected after the restart", gone(srv.Client, ns, "child"))
 	mustGet(t, ns, "kept")
 }

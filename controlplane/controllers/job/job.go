@@ -133,11 +133,7 @@ func (jc *Controller) Name() string { return "job" }
 
 // Start syncs jobs until ctx is done.
 func (jc *Controller) Start(ctx context.Context) error {
-	if !cache.WaitForCacheSync(ctx.Done(), jc.synced...) {
-		jc.queue.ShutDown()
-		return nil
-	}
-	controllerutil.Run(ctx, jc.queue, jc.cfg.Workers, jc.log, jc.sync)
+	controllerutil.Run(ctx, jc.synced, jc.queue, jc.cfg.Workers, jc.log, jc.sync)
 	return nil
 }
 

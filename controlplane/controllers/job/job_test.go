@@ -23,9 +23,7 @@ import (
 const backoffBase = 200 * time.Millisecond
 
 func start(t *testing.T) *ctrltest.Env {
-	return ctrltest.Start(t, simnode.Config{Count: 2}, func(c *controllers.Context) (controllers.Controller, error) {
-		return job.New(c, job.Config{BackoffBase: backoffBase, BackoffMax: 2 * time.Second})
-	})
+	return ctrltest.Start(t, simnode.Config{Count: 2}, controllers.ConstructorFor(job.New, job.Config{BackoffBase: backoffBase, BackoffMax: 2 * time.Second}))
 }
 
 // namespace makes a namespace and waits for its default service account,
@@ -169,9 +167,9 @@ func TestJobRunsToCompletionAcrossRestart(t *testing.T) {
 		}
 		return running == min(2, 4-succeeded), ctrltest.Describe(pods), nil
 	})
-	e.StopManager()
+	e.Manager.Stop()
 	exitRunning(t, e, ns, "count", 0, 1)
-	e.StartManager()
+	e.Manager.Start()
 	succeed(4)
 
 	done := waitCondition(t, e, ns, "count", batchv1.JobComplete, "CompletionsReached")

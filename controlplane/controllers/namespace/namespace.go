@@ -21,9 +21,9 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/workqueue"
 
 	"skiff.dev/skiff/controlplane/controllers"
+	"skiff.dev/skiff/controlplane/controllers/controllerutil"
 )
 
 // Config configures the controller.
@@ -46,8 +46,8 @@ type Controller struct {
 	client  kubernetes.Interface
 	log     *slog.Logger
 	deleter *deleter
-	synced  cache.InformerSynced
-	queue   workqueue.TypedRateLimitingInterface[string]
+	synced  []cache.InformerSynced
+	queue   controllerutil.Queue
 }
 
 // New builds the controller over the shared informers of c.
@@ -70,10 +70,8 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 		client:  c.Client,
 		log:     c.Logger.With("controller", "namespace"),
 		deleter: &deleter{client: c.Client, dynamic: cfg.Dynamic, discovery: cfg.Discovery},
-		synced:  inf.HasSynced,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.NewTypedItemExponentialFailureRateLimiter[string](50*time.Millisecond, cfg.MaxRecheck),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "namespace"}),
+		synced:  []cache.InformerSynced{inf.HasSynced},
+		queue:   controllerutil.NewBackoffQueue[string]("namespace", 50*time.Millisecond, cfg.MaxRecheck, nil),
 	}
 	enqueue := func(obj any) {
 		ns, ok := obj.(*corev1.Namespace)
@@ -94,39 +92,8 @@ func (c *Controller) Name() string { return "namespace" }
 
 // Start works on terminating namespaces until ctx is done.
 func (c *Controller) Start(ctx context.Context) error {
-	defer c.queue.ShutDown()
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced) {
-		return nil
-	}
-	for range c.cfg.Workers {
-		go func() {
-			for c.processNext(ctx) {
-			}
-		}()
-	}
-	<-ctx.Done()
+	controllerutil.Run(ctx, c.synced, c.queue, c.cfg.Workers, c.log, c.sync)
 	return nil
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	name, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(name)
-	err := c.sync(ctx, name)
-	switch {
-	case err == nil:
-		c.queue.Forget(name)
-	case errors.Is(err, errContentRemains):
-		c.queue.AddRateLimited(name)
-	default:
-		if ctx.Err() == nil {
-			c.log.Info("namespace deletion failed, retrying", "namespace", name, "err", err)
-		}
-		c.queue.AddRateLimited(name)
-	}
-	return true
 }
 
 // sync empties a terminating namespace and finalizes it.
@@ -156,7 +123,9 @@ func (c *Controller) sync(ctx context.Context, name string) error {
 	return c.finalize(ctx, ns)
 }
 
-var errContentRemains = errors.New("content remains")
+// errContentRemains has the namespace looked at again, with backoff up to
+// MaxRecheck.
+var errContentRemains = fmt.Errorf("content remains: %w", controllerutil.ErrRetry)
 
 // finalize removes the kubernetes finalizer from spec.finalizers.
 func (c *Controller) finalize(ctx context.Context, ns *corev1.Namespace) error {

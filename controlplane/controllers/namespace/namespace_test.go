@@ -2,8 +2,6 @@ package namespace_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -13,63 +11,26 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/dynamic"
 
 	"skiff.dev/skiff/controlplane/controllers"
+	"skiff.dev/skiff/controlplane/controllers/controllerutil/ctrltest"
 	"skiff.dev/skiff/controlplane/controllers/namespace"
 	"skiff.dev/skiff/controlplane/controllers/serviceaccount"
 	"skiff.dev/skiff/controlplane/server/servertest"
 )
 
-// startManager runs the namespace and service-account controllers until
-// the returned stop is called (or the test ends).
-func startManager(t *testing.T, srv *servertest.Server) (stop func()) {
-	t.Helper()
-	dyn, err := dynamic.NewForConfig(srv.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	mgr := controllers.NewManager(controllers.ManagerConfig{
-		Client: srv.Client,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Controllers: []controllers.Constructor{
-			func(c *controllers.Context) (controllers.Controller, error) {
-				return namespace.New(c, namespace.Config{Dynamic: dyn, MaxRecheck: 200 * time.Millisecond})
-			},
-			func(c *controllers.Context) (controllers.Controller, error) {
-				return serviceaccount.New(c, serviceaccount.Config{})
-			},
-		},
-	})
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+// controllersUnderTest are the namespace controller and the service-account
+// controller, whose accounts it deletes too.
+var controllersUnderTest = []controllers.Constructor{
+	func(c *controllers.Context) (controllers.Controller, error) {
+		return namespace.New(c, namespace.Config{Dynamic: c.Dynamic, MaxRecheck: 200 * time.Millisecond})
+	},
+	controllers.ConstructorFor(serviceaccount.New, serviceaccount.Config{}),
 }
 
 // appsRevision is an object of a group other than the core one.
 var appsRevision = appsv1.ControllerRevision{ObjectMeta: metav1.ObjectMeta{Name: "rev"}, Revision: 1,
 	Data: runtime.RawExtension{Raw: []byte(`{}`)}}
-
-func poll(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	if err := wait.PollUntilContextTimeout(context.Background(), 20*time.Millisecond, 15*time.Second, true, cond); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
 
 func condition(ns *corev1.Namespace, t corev1.NamespaceConditionType) *corev1.NamespaceCondition {
 	for i := range ns.Status.Conditions {
@@ -84,14 +45,14 @@ func TestNamespaceDeletion(t *testing.T) {
 	srv := servertest.Start(t)
 	c := srv.Client
 	ctx := context.Background()
-	stop := startManager(t, srv)
+	mgr := ctrltest.StartManager(t, srv.Config, controllersUnderTest...)
 
 	ns, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "doomed"}}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The namespace gets its default service account.
-	poll(t, "default service account", func(ctx context.Context) (bool, error) {
+	ctrltest.Poll(t, 15*time.Second, "default service account", func(ctx context.Context) (bool, error) {
 		_, err := c.CoreV1().ServiceAccounts(ns.Name).Get(ctx, serviceaccount.DefaultName, metav1.GetOptions{})
 		return err == nil, nil
 	})
@@ -121,7 +82,7 @@ func TestNamespaceDeletion(t *testing.T) {
 	}
 	// Everything goes but the held object, and the conditions say why the
 	// namespace stays.
-	poll(t, "stuck namespace conditions", func(ctx context.Context) (bool, error) {
+	ctrltest.Poll(t, 15*time.Second, "stuck namespace conditions", func(ctx context.Context) (bool, error) {
 		got, err := c.CoreV1().Namespaces().Get(ctx, ns.Name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -166,7 +127,7 @@ func TestNamespaceDeletion(t *testing.T) {
 
 	// A restart in the middle, then the finalizer goes: the namespace
 	// goes too.
-	stop()
+	mgr.Stop()
 	held, err := c.CoreV1().ConfigMaps(ns.Name).Get(ctx, "held", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -175,8 +136,8 @@ func TestNamespaceDeletion(t *testing.T) {
 	if _, err := c.CoreV1().ConfigMaps(ns.Name).Update(ctx, held, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	startManager(t, srv)
-	poll(t, "namespace gone", func(ctx context.Context) (bool, error) {
+	mgr.Start()
+	ctrltest.Poll(t, 15*time.Second, "namespace gone", func(ctx context.Context) (bool, error) {
 		_, err := c.CoreV1().Namespaces().Get(ctx, ns.Name, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})

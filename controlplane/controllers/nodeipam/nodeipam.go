@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,9 +24,9 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/util/workqueue"
 
 	"skiff.dev/skiff/controlplane/controllers"
+	"skiff.dev/skiff/controlplane/controllers/controllerutil"
 )
 
 // Name is the controller's name in logs, events and flags.
@@ -59,7 +58,7 @@ type Controller struct {
 	log      *slog.Logger
 	recorder record.EventRecorder
 	nodes    corelisters.NodeLister
-	queue    workqueue.TypedRateLimitingInterface[string]
+	queue    controllerutil.Queue
 	alloc    *allocator
 }
 
@@ -79,25 +78,15 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 		return nil, fmt.Errorf("%s: %w", Name, err)
 	}
 	ctrl := &Controller{
-		cfg:    cfg,
-		client: c.Client,
-		log:    c.Logger.With("controller", Name),
-		nodes:  c.Informers.Core().V1().Nodes().Lister(),
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: Name}),
-		alloc: alloc,
+		cfg:      cfg,
+		client:   c.Client,
+		log:      c.Logger.With("controller", Name),
+		recorder: c.Recorder("ipam-controller"),
+		nodes:    c.Informers.Core().V1().Nodes().Lister(),
+		queue:    controllerutil.NewQueue(Name),
+		alloc:    alloc,
 	}
-	if c.Recorder != nil {
-		ctrl.recorder = c.Recorder("ipam-controller")
-	} else {
-		ctrl.recorder = &record.FakeRecorder{}
-	}
-	enqueue := func(obj any) {
-		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-			ctrl.queue.Add(key)
-		}
-	}
+	enqueue := func(obj any) { controllerutil.Enqueue(ctrl.queue, obj) }
 	_, err = c.Informers.Core().V1().Nodes().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: enqueue,
 		UpdateFunc: func(old, cur any) {
@@ -115,9 +104,7 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 
 // Constructor returns the constructor a controllers.Manager builds the
 // controller with.
-func Constructor(cfg Config) controllers.Constructor {
-	return func(c *controllers.Context) (controllers.Controller, error) { return New(c, cfg) }
-}
+func Constructor(cfg Config) controllers.Constructor { return controllers.ConstructorFor(New, cfg) }
 
 // Name implements controllers.Controller.
 func (c *Controller) Name() string { return Name }
@@ -129,16 +116,7 @@ func (c *Controller) Start(ctx context.Context) error {
 	if err := c.rebuild(); err != nil {
 		return err
 	}
-	var wg sync.WaitGroup
-	for range c.cfg.Workers {
-		wg.Go(func() {
-			for c.processNext(ctx) {
-			}
-		})
-	}
-	<-ctx.Done()
-	c.queue.ShutDown()
-	wg.Wait()
+	controllerutil.Run(ctx, nil, c.queue, c.cfg.Workers, c.log, c.sync)
 	return nil
 }
 
@@ -175,23 +153,6 @@ func (c *Controller) occupy(node *corev1.Node) bool {
 		c.log.Error("two nodes have the same pod CIDR", "node", node.Name, "other", owner, "podCIDR", p)
 		c.recorder.Eventf(nodeRef(node), corev1.EventTypeWarning, EventCIDRConflict, "pod CIDR %s is also node %s's", p, owner)
 	}
-	return true
-}
-
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
-		if ctx.Err() == nil {
-			c.log.Warn("node", "node", key, "err", err)
-		}
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
 	return true
 }
 

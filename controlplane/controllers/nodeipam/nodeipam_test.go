@@ -1,9 +1,7 @@
 package nodeipam_test
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"testing"
 	"time"
@@ -12,36 +10,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"skiff.dev/skiff/controlplane/controllers"
+	"skiff.dev/skiff/controlplane/controllers/controllerutil/ctrltest"
 	"skiff.dev/skiff/controlplane/controllers/nodeipam"
 	"skiff.dev/skiff/test/simnode"
 )
 
-// startManager runs the controller until the returned function stops it.
-func startManager(t *testing.T, cs kubernetes.Interface, cfg nodeipam.Config) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	m := controllers.NewManager(controllers.ManagerConfig{Client: cs, Controllers: []controllers.Constructor{nodeipam.Constructor(cfg)}, Logger: slog.New(slog.DiscardHandler)})
-	go func() { done <- m.Start(ctx) }()
-	stop = func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}
-	t.Cleanup(func() {
-		if ctx.Err() == nil {
-			stop()
-		}
-	})
-	return stop
-}
-
 func TestCIDRsUniqueAndPodsUseThem(t *testing.T) {
-	c := simnode.StartCluster(t, simnode.ClusterConfig{
-		Nodes:       simnode.Config{Count: 30},
-		Controllers: []controllers.Constructor{nodeipam.Constructor(nodeipam.Config{})},
-	})
+	c := simnode.StartCluster(t, simnode.ClusterConfig{Nodes: simnode.Config{Count: 30}})
+	ctrltest.StartManager(t, c.Server.Config, nodeipam.Constructor(nodeipam.Config{}))
 	cidrs := waitCIDRs(t, c.Client, 30)
 	cluster := netip.MustParsePrefix("10.42.0.0/16")
 	seen := map[string]string{}
@@ -73,7 +49,7 @@ func TestCIDRsUniqueAndPodsUseThem(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 20*time.Second, "pods running", func() bool {
+	ctrltest.WaitFor(t, 20*time.Second, "pods running", func() bool {
 		list, err := c.Client.CoreV1().Pods("default").List(t.Context(), metav1.ListOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -98,16 +74,16 @@ func TestCIDRsUniqueAndPodsUseThem(t *testing.T) {
 func TestExhaustionAndReuse(t *testing.T) {
 	cfg := nodeipam.Config{ClusterCIDR: netip.MustParsePrefix("10.42.0.0/22"), NodeMaskSize: 24}
 	c := simnode.StartCluster(t, simnode.ClusterConfig{NoScheduler: true, Nodes: simnode.Config{Count: 4}})
-	startManager(t, c.Client, cfg)
+	ctrltest.StartManager(t, c.Server.Config, nodeipam.Constructor(cfg))
 	before := waitCIDRs(t, c.Client, 4)
 	if _, err := c.Nodes.Add(t.Context(), 1); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "sim-4 NetworkUnavailable", func() bool {
-		cond := nodeCondition(getNode(t, c.Client, "sim-4"), corev1.NodeNetworkUnavailable)
+	ctrltest.WaitFor(t, 10*time.Second, "sim-4 NetworkUnavailable", func() bool {
+		cond := nodeCondition(ctrltest.GetNode(t, c.Client, "sim-4"), corev1.NodeNetworkUnavailable)
 		return cond != nil && cond.Status == corev1.ConditionTrue && cond.Reason == nodeipam.ReasonNoCIDR
 	})
-	waitFor(t, 10*time.Second, "CIDRNotAvailable event", func() bool {
+	ctrltest.WaitFor(t, 10*time.Second, "CIDRNotAvailable event", func() bool {
 		events, err := c.Client.CoreV1().Events("").List(t.Context(), metav1.ListOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -119,19 +95,20 @@ func TestExhaustionAndReuse(t *testing.T) {
 		}
 		return false
 	})
-	if cidr := getNode(t, c.Client, "sim-4").Spec.PodCIDR; cidr != "" {
+	if cidr := ctrltest.GetNode(t, c.Client, "sim-4").Spec.PodCIDR; cidr != "" {
 		t.Fatalf("fifth node of four CIDRs got %s", cidr)
 	}
 
 	if err := c.Nodes.Delete("sim-2"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "sim-4 given the released CIDR", func() bool {
-		return getNode(t, c.Client, "sim-4").Spec.PodCIDR == before["sim-2"]
+	// The CIDR and the condition are two writes: wait for both.
+	ctrltest.Eventually(t, 10*time.Second, "sim-4 given the released CIDR, NetworkUnavailable False", func() (bool, string, error) {
+		n := ctrltest.GetNode(t, c.Client, "sim-4")
+		cond := nodeCondition(n, corev1.NodeNetworkUnavailable)
+		return n.Spec.PodCIDR == before["sim-2"] && cond != nil && cond.Status == corev1.ConditionFalse,
+			fmt.Sprintf("podCIDR %q, NetworkUnavailable %+v", n.Spec.PodCIDR, cond), nil
 	})
-	if cond := nodeCondition(getNode(t, c.Client, "sim-4"), corev1.NodeNetworkUnavailable); cond.Status != corev1.ConditionFalse {
-		t.Errorf("sim-4 NetworkUnavailable = %s after its CIDR came", cond.Status)
-	}
 	after := waitCIDRs(t, c.Client, 4)
 	for _, n := range []string{"sim-0", "sim-1", "sim-3"} {
 		if after[n] != before[n] {
@@ -146,9 +123,9 @@ func TestExhaustionAndReuse(t *testing.T) {
 func TestRestartKeepsCIDRs(t *testing.T) {
 	cfg := nodeipam.Config{ClusterCIDR: netip.MustParsePrefix("10.42.0.0/20"), NodeMaskSize: 24}
 	c := simnode.StartCluster(t, simnode.ClusterConfig{NoScheduler: true, Nodes: simnode.Config{Count: 6}})
-	stop := startManager(t, c.Client, cfg)
+	mgr := ctrltest.StartManager(t, c.Server.Config, nodeipam.Constructor(cfg))
 	before := waitCIDRs(t, c.Client, 6)
-	stop()
+	mgr.Stop()
 
 	if _, err := c.Nodes.Add(t.Context(), 6); err != nil {
 		t.Fatal(err)
@@ -160,12 +137,12 @@ func TestRestartKeepsCIDRs(t *testing.T) {
 		highest = max(highest, netip.MustParsePrefix(cidr).Addr().As4()[2])
 	}
 	own := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 42, highest + 1, 0}), 24)
-	n := getNode(t, c.Client, "sim-6")
+	n := ctrltest.GetNode(t, c.Client, "sim-6")
 	n.Spec.PodCIDR, n.Spec.PodCIDRs = own.String(), []string{own.String()}
 	if _, err := c.Client.CoreV1().Nodes().Update(t.Context(), n, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	startManager(t, c.Client, cfg)
+	mgr.Start()
 	after := waitCIDRs(t, c.Client, 12)
 	for node, cidr := range before {
 		if after[node] != cidr {
@@ -189,7 +166,7 @@ func TestRestartKeepsCIDRs(t *testing.T) {
 func waitCIDRs(t *testing.T, cs kubernetes.Interface, want int) map[string]string {
 	t.Helper()
 	cidrs := map[string]string{}
-	waitFor(t, 20*time.Second, fmt.Sprintf("%d nodes with pod CIDRs", want), func() bool {
+	ctrltest.WaitFor(t, 20*time.Second, fmt.Sprintf("%d nodes with pod CIDRs", want), func() bool {
 		list, err := cs.CoreV1().Nodes().List(t.Context(), metav1.ListOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -205,15 +182,6 @@ func waitCIDRs(t *testing.T, cs kubernetes.Interface, want int) map[string]strin
 	return cidrs
 }
 
-func getNode(t *testing.T, cs kubernetes.Interface, name string) *corev1.Node {
-	t.Helper()
-	n, err := cs.CoreV1().Nodes().Get(t.Context(), name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func nodeCondition(n *corev1.Node, typ corev1.NodeConditionType) *corev1.NodeCondition {
 	for i := range n.Status.Conditions {
 		if n.Status.Conditions[i].Type == typ {
@@ -221,15 +189,4 @@ func nodeCondition(n *corev1.Node, typ corev1.NodeConditionType) *corev1.NodeCon
 		}
 	}
 	return nil
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

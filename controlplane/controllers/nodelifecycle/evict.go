@@ -12,10 +12,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// syncPod evicts a pod whose node has NoExecute taints it no longer
+// checkPod evicts a pod whose node has NoExecute taints it no longer
 // tolerates, or removes it when its node is gone. It returns how long to
 // wait before looking again.
-func (c *Controller) syncPod(ctx context.Context, key string) (time.Duration, error) {
+func (c *Controller) checkPod(ctx context.Context, key string) (time.Duration, error) {
 	obj, exists, err := c.pods.GetByKey(key)
 	if err != nil || !exists {
 		return 0, err

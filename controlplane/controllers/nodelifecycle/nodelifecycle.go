@@ -22,9 +22,9 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/util/workqueue"
 
 	"skiff.dev/skiff/controlplane/controllers"
+	"skiff.dev/skiff/controlplane/controllers/controllerutil"
 )
 
 // Name is the controller's name in logs, events and flags.
@@ -75,7 +75,7 @@ type Controller struct {
 	leases   coordinationlisters.LeaseLister
 	pods     cache.Indexer
 	// queue holds keys of pods to check for eviction or orphaning.
-	queue workqueue.TypedRateLimitingInterface[string]
+	queue controllerutil.Queue
 
 	// health is each node's heartbeat record; only the monitor loop uses it.
 	health map[string]*health
@@ -97,23 +97,17 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 	podInformer := c.Informers.Core().V1().Pods().Informer()
 	nodeInformer := c.Informers.Core().V1().Nodes().Informer()
 	ctrl := &Controller{
-		cfg:    cfg,
-		client: c.Client,
-		log:    c.Logger.With("controller", Name),
-		nodes:  c.Informers.Core().V1().Nodes().Lister(),
-		leases: c.Informers.Coordination().V1().Leases().Lister(),
-		pods:   podInformer.GetIndexer(),
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: Name}),
+		cfg:       cfg,
+		client:    c.Client,
+		log:       c.Logger.With("controller", Name),
+		recorder:  c.Recorder("node-controller"),
+		nodes:     c.Informers.Core().V1().Nodes().Lister(),
+		leases:    c.Informers.Coordination().V1().Leases().Lister(),
+		pods:      podInformer.GetIndexer(),
+		queue:     controllerutil.NewQueue(Name),
 		health:    map[string]*health{},
 		deleted:   map[string]time.Time{},
 		taintSeen: map[string]time.Time{},
-	}
-	if c.Recorder != nil {
-		ctrl.recorder = c.Recorder("node-controller")
-	} else {
-		ctrl.recorder = &record.FakeRecorder{}
 	}
 	if _, exists := ctrl.pods.GetIndexers()[podsByNode]; !exists {
 		err := podInformer.AddIndexers(cache.Indexers{podsByNode: func(obj any) ([]string, error) {
@@ -146,9 +140,7 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 
 // Constructor returns the constructor a controllers.Manager builds the
 // controller with.
-func Constructor(cfg Config) controllers.Constructor {
-	return func(c *controllers.Context) (controllers.Controller, error) { return New(c, cfg) }
-}
+func Constructor(cfg Config) controllers.Constructor { return controllers.ConstructorFor(New, cfg) }
 
 // Name implements controllers.Controller.
 func (c *Controller) Name() string { return Name }
@@ -156,15 +148,9 @@ func (c *Controller) Name() string { return Name }
 // Start runs the health monitor and the eviction workers until ctx is
 // done.
 func (c *Controller) Start(ctx context.Context) error {
-	defer c.queue.ShutDown()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	for range c.cfg.Workers {
-		wg.Go(func() {
-			for c.processNext(ctx) {
-			}
-		})
-	}
+	wg.Go(func() { controllerutil.Run(ctx, nil, c.queue, c.cfg.Workers, c.log, c.syncPod) })
 	t := time.NewTicker(c.cfg.NodeMonitorPeriod)
 	defer t.Stop()
 	for {
@@ -173,33 +159,19 @@ func (c *Controller) Start(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			c.queue.ShutDown()
 			return nil
 		case <-t.C:
 		}
 	}
 }
 
-func (c *Controller) processNext(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	after, err := c.syncPod(ctx, key)
-	switch {
-	case err != nil:
-		if ctx.Err() == nil {
-			c.log.Warn("pod", "pod", key, "err", err)
-		}
-		c.queue.AddRateLimited(key)
-	case after > 0:
-		c.queue.Forget(key)
+// syncPod checks the pod named by key, and again when checkPod says.
+func (c *Controller) syncPod(ctx context.Context, key string) error {
+	after, err := c.checkPod(ctx, key)
+	if err == nil && after > 0 {
 		c.queue.AddAfter(key, after)
-	default:
-		c.queue.Forget(key)
 	}
-	return true
+	return err
 }
 
 func (c *Controller) podChanged(obj any) {

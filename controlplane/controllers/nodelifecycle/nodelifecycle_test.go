@@ -1,9 +1,7 @@
 package nodelifecycle_test
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -13,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"skiff.dev/skiff/controlplane/controllers"
+	"skiff.dev/skiff/controlplane/controllers/controllerutil/ctrltest"
 	"skiff.dev/skiff/controlplane/controllers/nodelifecycle"
 	"skiff.dev/skiff/test/simnode"
 )
@@ -21,37 +19,14 @@ import (
 // fast are test periods: a node is Unknown 2 s after its last heartbeat.
 var fast = nodelifecycle.Config{NodeMonitorGracePeriod: 2 * time.Second, NodeMonitorPeriod: 200 * time.Millisecond, OrphanQuarantine: 2 * time.Second}
 
-func startCluster(t *testing.T, withController bool) *simnode.Cluster {
-	cfg := simnode.ClusterConfig{NoScheduler: true, Nodes: simnode.Config{Count: 3, LeaseInterval: 300 * time.Millisecond}}
-	if withController {
-		cfg.Controllers = []controllers.Constructor{nodelifecycle.Constructor(fast)}
-	}
-	return simnode.StartCluster(t, cfg)
-}
-
-// startManager runs the controller under a manager of its own until the
-// returned function stops it.
-func startManager(t *testing.T, cs kubernetes.Interface) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	m := controllers.NewManager(controllers.ManagerConfig{Client: cs, Controllers: []controllers.Constructor{nodelifecycle.Constructor(fast)}, Logger: slog.New(slog.DiscardHandler)})
-	go func() { done <- m.Start(ctx) }()
-	stop = func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}
-	t.Cleanup(func() {
-		if ctx.Err() == nil {
-			stop()
-		}
-	})
-	return stop
+// startCluster starts three nodes, no scheduler, and the controller.
+func startCluster(t *testing.T) (*simnode.Cluster, *ctrltest.Manager) {
+	c := simnode.StartCluster(t, simnode.ClusterConfig{NoScheduler: true, Nodes: simnode.Config{Count: 3, LeaseInterval: 300 * time.Millisecond}})
+	return c, ctrltest.StartManager(t, c.Server.Config, nodelifecycle.Constructor(fast))
 }
 
 func TestDeadNodeTaintedAndPodsEvicted(t *testing.T) {
-	c := startCluster(t, true)
+	c, _ := startCluster(t)
 	ctx := t.Context()
 	// Admission gives every pod 300 s tolerations of unreachable nodes
 	// unless it brings its own: a zero one is no toleration at all.
@@ -59,40 +34,46 @@ func TestDeadNodeTaintedAndPodsEvicted(t *testing.T) {
 	createPod(t, c.Client, "tolerates-2s", "sim-0", ptr(int64(2)))
 	createPod(t, c.Client, "tolerates-forever", "sim-0", nil, corev1.Toleration{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute})
 	createPod(t, c.Client, "elsewhere", "sim-1", nil)
-	waitFor(t, 10*time.Second, "pods ready", func() bool { return countReady(t, c.Client) == 4 })
+	ctrltest.WaitFor(t, 10*time.Second, "pods ready", func() bool { return countReady(t, c.Client) == 4 })
 
-	stopped := time.Now()
 	c.Nodes.StopHeartbeat("sim-0")
-	waitFor(t, 10*time.Second, "sim-0 Unknown", func() bool {
-		return readyStatus(getNode(t, c.Client, "sim-0")) == corev1.ConditionUnknown
+	// The last heartbeat is the Lease's last renewal, which may come a
+	// moment before StopHeartbeat.
+	lease, err := c.Client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, "sim-0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := lease.Spec.RenewTime.Time
+	ctrltest.WaitFor(t, 10*time.Second, "sim-0 Unknown", func() bool {
+		return readyStatus(ctrltest.GetNode(t, c.Client, "sim-0")) == corev1.ConditionUnknown
 	})
 	if d := time.Since(stopped); d < fast.NodeMonitorGracePeriod {
 		t.Errorf("sim-0 Unknown %v after its last heartbeat, before the grace period of %v", d, fast.NodeMonitorGracePeriod)
 	}
-	node := getNode(t, c.Client, "sim-0")
+	node := ctrltest.GetNode(t, c.Client, "sim-0")
 	for _, cond := range node.Status.Conditions {
 		if cond.Status != corev1.ConditionUnknown || cond.Reason != "NodeStatusUnknown" {
 			t.Errorf("sim-0 condition %s = %s (%s), want Unknown (NodeStatusUnknown)", cond.Type, cond.Status, cond.Reason)
 		}
 	}
-	waitFor(t, 5*time.Second, "sim-0 tainted unreachable", func() bool {
-		return fmt.Sprint(taintKeys(getNode(t, c.Client, "sim-0"))) ==
+	ctrltest.WaitFor(t, 5*time.Second, "sim-0 tainted unreachable", func() bool {
+		return fmt.Sprint(taintKeys(ctrltest.GetNode(t, c.Client, "sim-0"))) ==
 			"[node.kubernetes.io/unreachable:NoExecute node.kubernetes.io/unreachable:NoSchedule]"
 	})
 	tainted := time.Now()
 	for _, n := range []string{"sim-1", "sim-2"} {
-		if node := getNode(t, c.Client, n); readyStatus(node) != corev1.ConditionTrue || len(node.Spec.Taints) > 0 {
+		if node := ctrltest.GetNode(t, c.Client, n); readyStatus(node) != corev1.ConditionTrue || len(node.Spec.Taints) > 0 {
 			t.Errorf("healthy %s: Ready %s, taints %v", n, readyStatus(node), node.Spec.Taints)
 		}
 	}
 
 	// A pod with no toleration goes at once, one tolerating 2 s after 2 s,
 	// one tolerating forever stays; all of the node's pods are not Ready.
-	waitFor(t, 5*time.Second, "intolerant evicted", func() bool { return getPod(t, c.Client, "intolerant").DeletionTimestamp != nil })
+	ctrltest.WaitFor(t, 5*time.Second, "intolerant evicted", func() bool { return getPod(t, c.Client, "intolerant").DeletionTimestamp != nil })
 	if cond := podCondition(getPod(t, c.Client, "intolerant"), corev1.DisruptionTarget); cond == nil || cond.Reason != "DeletionByTaintManager" {
 		t.Errorf("evicted pod's DisruptionTarget condition = %+v", cond)
 	}
-	waitFor(t, 5*time.Second, "tolerates-2s evicted", func() bool { return getPod(t, c.Client, "tolerates-2s").DeletionTimestamp != nil })
+	ctrltest.WaitFor(t, 5*time.Second, "tolerates-2s evicted", func() bool { return getPod(t, c.Client, "tolerates-2s").DeletionTimestamp != nil })
 	if d := time.Since(tainted); d < 1500*time.Millisecond {
 		t.Errorf("tolerates-2s evicted %v after the taint, before its toleration ran out", d)
 	}
@@ -111,23 +92,23 @@ func TestDeadNodeTaintedAndPodsEvicted(t *testing.T) {
 	// The node comes back: Ready, untainted; its pods finish deleting or
 	// report Ready again.
 	c.Nodes.ResumeHeartbeat("sim-0")
-	waitFor(t, 5*time.Second, "sim-0 back", func() bool {
-		node := getNode(t, c.Client, "sim-0")
+	ctrltest.WaitFor(t, 5*time.Second, "sim-0 back", func() bool {
+		node := ctrltest.GetNode(t, c.Client, "sim-0")
 		return readyStatus(node) == corev1.ConditionTrue && len(node.Spec.Taints) == 0
 	})
-	waitFor(t, 5*time.Second, "pods settled", func() bool {
+	ctrltest.WaitFor(t, 5*time.Second, "pods settled", func() bool {
 		_, err := c.Client.CoreV1().Pods("default").Get(ctx, "intolerant", metav1.GetOptions{})
 		return apierrors.IsNotFound(err) && countReady(t, c.Client) == 2
 	})
 }
 
 func TestDeletedNodePodsRemoved(t *testing.T) {
-	c := startCluster(t, true)
+	c, _ := startCluster(t)
 	ctx := t.Context()
 	createPod(t, c.Client, "a", "sim-1", nil)
 	createPod(t, c.Client, "b", "sim-1", nil)
 	createPod(t, c.Client, "keep", "sim-2", nil)
-	waitFor(t, 10*time.Second, "pods ready", func() bool { return countReady(t, c.Client) == 3 })
+	ctrltest.WaitFor(t, 10*time.Second, "pods ready", func() bool { return countReady(t, c.Client) == 3 })
 	// A dead node's terminating pod goes too.
 	c.Nodes.StopHeartbeat("sim-1")
 	if err := c.Client.CoreV1().Pods("default").Delete(ctx, "b", metav1.DeleteOptions{}); err != nil {
@@ -136,7 +117,7 @@ func TestDeletedNodePodsRemoved(t *testing.T) {
 	if err := c.Nodes.Delete("sim-1"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "pods of sim-1 removed", func() bool { return len(listPods(t, c.Client)) == 1 })
+	ctrltest.WaitFor(t, 5*time.Second, "pods of sim-1 removed", func() bool { return len(listPods(t, c.Client)) == 1 })
 	if pods := listPods(t, c.Client); pods[0].Name != "keep" {
 		t.Errorf("left %s, want keep", pods[0].Name)
 	}
@@ -145,7 +126,7 @@ func TestDeletedNodePodsRemoved(t *testing.T) {
 	// quarantine, not before.
 	created := time.Now()
 	createPod(t, c.Client, "ghost", "no-such-node", nil)
-	waitFor(t, 10*time.Second, "ghost removed", func() bool { return len(listPods(t, c.Client)) == 1 })
+	ctrltest.WaitFor(t, 10*time.Second, "ghost removed", func() bool { return len(listPods(t, c.Client)) == 1 })
 	if d := time.Since(created); d < fast.OrphanQuarantine-time.Second {
 		t.Errorf("pod of an unknown node removed after %v, within its quarantine", d)
 	}
@@ -156,25 +137,24 @@ func TestDeletedNodePodsRemoved(t *testing.T) {
 // were (timeAdded included), healthy nodes stay untouched, and a pending
 // eviction keeps its deadline instead of starting over.
 func TestRestartChangesNothing(t *testing.T) {
-	c := startCluster(t, false)
-	stop := startManager(t, c.Client)
+	c, mgr := startCluster(t)
 	const toleration = 4 * time.Second
 	createPod(t, c.Client, "tolerates", "sim-0", ptr(int64(toleration/time.Second)))
 	createPod(t, c.Client, "healthy", "sim-1", nil)
-	waitFor(t, 10*time.Second, "pods ready", func() bool { return countReady(t, c.Client) == 2 })
+	ctrltest.WaitFor(t, 10*time.Second, "pods ready", func() bool { return countReady(t, c.Client) == 2 })
 	c.Nodes.StopHeartbeat("sim-0")
-	waitFor(t, 10*time.Second, "sim-0 tainted", func() bool { return len(getNode(t, c.Client, "sim-0").Spec.Taints) == 2 })
-	before := getNode(t, c.Client, "sim-0")
+	ctrltest.WaitFor(t, 10*time.Second, "sim-0 tainted", func() bool { return len(ctrltest.GetNode(t, c.Client, "sim-0").Spec.Taints) == 2 })
+	before := ctrltest.GetNode(t, c.Client, "sim-0")
 
 	// Restart well into the toleration: an eviction timer that started
 	// over would fire toleration after the restart, not before.
 	time.Sleep(2500 * time.Millisecond)
-	stop()
+	mgr.Stop()
 	restarted := time.Now()
-	startManager(t, c.Client)
+	mgr.Start()
 	time.Sleep(time.Second) // five monitor periods of the new controller
 
-	after := getNode(t, c.Client, "sim-0")
+	after := ctrltest.GetNode(t, c.Client, "sim-0")
 	if b, a := fmt.Sprint(before.Spec.Taints), fmt.Sprint(after.Spec.Taints); b != a {
 		t.Errorf("taints changed across restart:\n%s\n%s", b, a)
 	}
@@ -182,11 +162,11 @@ func TestRestartChangesNothing(t *testing.T) {
 		t.Errorf("conditions changed across restart:\n%s\n%s", b, a)
 	}
 	for _, n := range []string{"sim-1", "sim-2"} {
-		if node := getNode(t, c.Client, n); readyStatus(node) != corev1.ConditionTrue || len(node.Spec.Taints) > 0 {
+		if node := ctrltest.GetNode(t, c.Client, n); readyStatus(node) != corev1.ConditionTrue || len(node.Spec.Taints) > 0 {
 			t.Errorf("healthy %s after restart: Ready %s, taints %v", n, readyStatus(node), node.Spec.Taints)
 		}
 	}
-	waitFor(t, 10*time.Second, "tolerates evicted", func() bool { return getPod(t, c.Client, "tolerates").DeletionTimestamp != nil })
+	ctrltest.WaitFor(t, 10*time.Second, "tolerates evicted", func() bool { return getPod(t, c.Client, "tolerates").DeletionTimestamp != nil })
 	var taintedAt *metav1.Time
 	for _, taint := range before.Spec.Taints {
 		if taint.Effect == corev1.TaintEffectNoExecute {
@@ -248,15 +228,6 @@ func getPod(t *testing.T, cs kubernetes.Interface, name string) *corev1.Pod {
 	return p
 }
 
-func getNode(t *testing.T, cs kubernetes.Interface, name string) *corev1.Node {
-	t.Helper()
-	n, err := cs.CoreV1().Nodes().Get(t.Context(), name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func readyStatus(n *corev1.Node) corev1.ConditionStatus {
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady {
@@ -283,17 +254,6 @@ func taintKeys(n *corev1.Node) []string {
 	}
 	slices.Sort(out)
 	return out
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -144,11 +144,7 @@ func (a *Controller) Name() string { return "podautoscaler" }
 
 // Start evaluates HPAs until ctx is done.
 func (a *Controller) Start(ctx context.Context) error {
-	if !cache.WaitForCacheSync(ctx.Done(), a.synced...) {
-		a.queue.ShutDown()
-		return nil
-	}
-	controllerutil.Run(ctx, a.queue, a.cfg.Workers, a.log, func(ctx context.Context, key string) error {
+	controllerutil.Run(ctx, a.synced, a.queue, a.cfg.Workers, a.log, func(ctx context.Context, key string) error {
 		err := a.sync(ctx, key)
 		if !errors.Is(err, errGone) {
 			// Evaluate again next period, whatever happened now.

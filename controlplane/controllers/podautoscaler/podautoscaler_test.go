@@ -71,15 +71,9 @@ func condition(hpa *autoscalingv2.HorizontalPodAutoscaler, t autoscalingv2.Horiz
 func TestScaleOnInjectedMetrics(t *testing.T) {
 	metrics := &injected{}
 	e := ctrltest.Start(t, simnode.Config{Count: 2},
-		func(c *controllers.Context) (controllers.Controller, error) {
-			return deployment.New(c, deployment.Config{})
-		},
-		func(c *controllers.Context) (controllers.Controller, error) {
-			return replicaset.New(c, replicaset.Config{})
-		},
-		func(c *controllers.Context) (controllers.Controller, error) {
-			return podautoscaler.New(c, podautoscaler.Config{Metrics: metrics, SyncPeriod: 100 * time.Millisecond, DownscaleStabilization: time.Second})
-		})
+		deployment.Constructor(deployment.Config{}),
+		replicaset.Constructor(replicaset.Config{}),
+		controllers.ConstructorFor(podautoscaler.New, podautoscaler.Config{Metrics: metrics, SyncPeriod: 100 * time.Millisecond, DownscaleStabilization: time.Second}))
 	metrics.client = e.Client
 	ns := e.Namespace("hpa")
 	ctx := context.Background()
@@ -160,7 +154,7 @@ func TestScaleOnInjectedMetrics(t *testing.T) {
 	}
 
 	// A restart of the controller manager changes nothing that is right.
-	e.RestartManager()
+	e.Manager.Restart()
 	ctrltest.Never(t, time.Second, "replicas moved after restart", func() (bool, string, error) {
 		d, _, seen, err := state()
 		if err != nil {

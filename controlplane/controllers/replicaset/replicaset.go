@@ -85,10 +85,6 @@ func build(c *controllers.Context, cfg Config, name string, src source) (*Contro
 	if cfg.BurstReplicas <= 0 {
 		cfg.BurstReplicas = 500
 	}
-	log := c.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	podInf := c.Informers.Core().V1().Pods()
 	rc := &Controller{
 		name:     name,
@@ -100,22 +96,16 @@ func build(c *controllers.Context, cfg Config, name string, src source) (*Contro
 		queue:    controllerutil.NewQueue(name),
 		expect:   controllerutil.NewExpectations(),
 		recorder: c.Recorder(name),
-		log:      log.With("controller", name),
+		log:      c.Logger.With("controller", name),
 		now:      time.Now,
 	}
 	rc.podCtl = controllerutil.PodControl{Client: c.Client, Recorder: rc.recorder}
-	if _, err := src.informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { controllerutil.Enqueue(rc.queue, obj) },
-		UpdateFunc: func(_, obj any) { controllerutil.Enqueue(rc.queue, obj) },
-		DeleteFunc: rc.ownerDeleted,
-	}); err != nil {
+	if _, err := src.informer().AddEventHandler(controllerutil.EnqueueHandler(rc.queue, rc.expect)); err != nil {
 		return nil, fmt.Errorf("%s: watch owners: %w", name, err)
 	}
-	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    rc.podAdded,
-		UpdateFunc: rc.podUpdated,
-		DeleteFunc: rc.podDeleted,
-	}); err != nil {
+	owners := controllerutil.Owners[*appsv1.ReplicaSet]{Kind: src.kind().Kind, Get: src.get, List: src.list,
+		Selector: func(rs *appsv1.ReplicaSet) *metav1.LabelSelector { return rs.Spec.Selector }}
+	if _, err := podInf.Informer().AddEventHandler(controllerutil.OwnedHandler(rc.queue, owners, rc.expect)); err != nil {
 		return nil, fmt.Errorf("%s: watch pods: %w", name, err)
 	}
 	return rc, nil
@@ -126,113 +116,8 @@ func (rc *Controller) Name() string { return rc.name }
 
 // Start implements controllers.Controller.
 func (rc *Controller) Start(ctx context.Context) error {
-	if !cache.WaitForCacheSync(ctx.Done(), rc.synced...) {
-		return nil
-	}
-	controllerutil.Run(ctx, rc.queue, rc.cfg.Workers, rc.log, rc.sync)
+	controllerutil.Run(ctx, rc.synced, rc.queue, rc.cfg.Workers, rc.log, rc.sync)
 	return nil
-}
-
-func (rc *Controller) ownerDeleted(obj any) {
-	key := controllerutil.Key(obj)
-	if key == "" {
-		return
-	}
-	rc.expect.Delete(key)
-	rc.queue.Add(key)
-}
-
-// owner returns the object of this controller's kind that ref names, or
-// nil.
-func (rc *Controller) owner(namespace string, ref *metav1.OwnerReference) *appsv1.ReplicaSet {
-	if ref == nil || ref.Kind != rc.src.kind().Kind {
-		return nil
-	}
-	rs, err := rc.src.get(namespace, ref.Name)
-	if err != nil || rs.UID != ref.UID {
-		return nil
-	}
-	return rs
-}
-
-// enqueueMatching queues every object whose selector matches an orphan
-// pod, so that one of them adopts it.
-func (rc *Controller) enqueueMatching(pod *corev1.Pod) {
-	list, err := rc.src.list(pod.Namespace)
-	if err != nil {
-		return
-	}
-	for _, rs := range list {
-		sel, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
-		if err != nil || sel.Empty() || !sel.Matches(labels.Set(pod.Labels)) {
-			continue
-		}
-		controllerutil.Enqueue(rc.queue, rs)
-	}
-}
-
-func (rc *Controller) podAdded(obj any) {
-	pod := obj.(*corev1.Pod)
-	if pod.DeletionTimestamp != nil {
-		// A restarted controller may first see a pod already being deleted.
-		rc.podDeleted(pod)
-		return
-	}
-	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
-		if rs := rc.owner(pod.Namespace, ref); rs != nil {
-			key := controllerutil.Key(rs)
-			rc.expect.CreationObserved(key)
-			rc.queue.Add(key)
-		}
-		return
-	}
-	rc.enqueueMatching(pod)
-}
-
-func (rc *Controller) podUpdated(oldObj, newObj any) {
-	old, cur := oldObj.(*corev1.Pod), newObj.(*corev1.Pod)
-	if old.ResourceVersion == cur.ResourceVersion {
-		return
-	}
-	labelsChanged := !reflect.DeepEqual(old.Labels, cur.Labels)
-	if cur.DeletionTimestamp != nil {
-		// Graceful deletion started: count it as the deletion we expect.
-		rc.podDeleted(cur)
-		if labelsChanged {
-			rc.podDeleted(old)
-		}
-		return
-	}
-	curRef, oldRef := metav1.GetControllerOfNoCopy(cur), metav1.GetControllerOfNoCopy(old)
-	refChanged := !reflect.DeepEqual(curRef, oldRef)
-	if refChanged && oldRef != nil {
-		if rs := rc.owner(old.Namespace, oldRef); rs != nil {
-			controllerutil.Enqueue(rc.queue, rs)
-		}
-	}
-	if curRef != nil {
-		if rs := rc.owner(cur.Namespace, curRef); rs != nil {
-			controllerutil.Enqueue(rc.queue, rs)
-		}
-		return
-	}
-	if labelsChanged || refChanged {
-		rc.enqueueMatching(cur)
-	}
-}
-
-func (rc *Controller) podDeleted(obj any) {
-	pod, ok := controllerutil.Unwrap[*corev1.Pod](obj)
-	if !ok {
-		return
-	}
-	rs := rc.owner(pod.Namespace, metav1.GetControllerOfNoCopy(pod))
-	if rs == nil {
-		return
-	}
-	key := controllerutil.Key(rs)
-	rc.expect.DeletionObserved(key, controllerutil.PodKey(pod))
-	rc.queue.Add(key)
 }
 
 // sync brings the object named by key to its desired number of pods and
@@ -437,12 +322,10 @@ func (rc *Controller) writeStatus(ctx context.Context, rs *appsv1.ReplicaSet, st
 
 // Constructor returns a controllers.Constructor that builds the ReplicaSet
 // controller with cfg.
-func Constructor(cfg Config) controllers.Constructor {
-	return func(c *controllers.Context) (controllers.Controller, error) { return New(c, cfg) }
-}
+func Constructor(cfg Config) controllers.Constructor { return controllers.ConstructorFor(New, cfg) }
 
 // ReplicationManagerConstructor returns a controllers.Constructor that
 // builds the ReplicationController controller with cfg.
 func ReplicationManagerConstructor(cfg Config) controllers.Constructor {
-	return func(c *controllers.Context) (controllers.Controller, error) { return NewReplicationManager(c, cfg) }
+	return controllers.ConstructorFor(NewReplicationManager, cfg)
 }

@@ -185,6 +185,12 @@ func TestReplicaSetAdoptsAndReleases(t *testing.T) {
 	e := ctrltest.Start(t, simnode.Config{Count: 2}, ctors()...)
 	ns := e.Namespace("adopt")
 	ctx := t.Context()
+	// The orphan and the ReplicaSet are made while no controller runs, so
+	// that the ReplicaSet sees the orphan in its first sync: a controller
+	// still starting may see the ReplicaSet before the pod, create three
+	// pods, adopt the orphan, and delete one of the four: the orphan, when
+	// it is not scheduled yet.
+	e.Manager.Stop()
 	orphan := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "orphan", Labels: map[string]string{"app": "web"}},
 		Spec:       podTemplate("web").Spec,
@@ -196,6 +202,7 @@ func TestReplicaSetAdoptsAndReleases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.Manager.Start()
 	waitRS(t, e, ns, "web", 3)
 	got, err := e.Client.CoreV1().Pods(ns).Get(ctx, "orphan", metav1.GetOptions{})
 	if err != nil {
@@ -278,7 +285,7 @@ func TestReplicaSetRestartMidScale(t *testing.T) {
 		all, _, _, err := e.CountPods(ns, sel)
 		return all > 0, fmt.Sprint(all), err
 	})
-	e.RestartManager()
+	e.Manager.Restart()
 	waitRS(t, e, ns, "web", 30)
 
 	scaleRS(t, e, ns, "web", 5)
@@ -286,7 +293,7 @@ func TestReplicaSetRestartMidScale(t *testing.T) {
 		all, active, _, err := e.CountPods(ns, sel)
 		return active < 30, fmt.Sprint(all, active), err
 	})
-	e.RestartManager()
+	e.Manager.Restart()
 	waitRS(t, e, ns, "web", 5)
 	limit.Store(5)
 	if n, bad := over.Stop(); len(bad) > 0 {
@@ -294,7 +301,7 @@ func TestReplicaSetRestartMidScale(t *testing.T) {
 	}
 
 	before := podUIDs(t, e, ns, sel)
-	e.RestartManager()
+	e.Manager.Restart()
 	ctrltest.Never(t, 2*time.Second, "restart of a settled ReplicaSet changed its pods", func() (bool, string, error) {
 		after := podUIDs(t, e, ns, sel)
 		return !slices.Equal(before, after), fmt.Sprintf("pods %v became %v", before, after), nil

@@ -22,8 +22,6 @@ import (
 type source interface {
 	kind() schema.GroupVersionKind
 	informer() cache.SharedIndexInformer
-	// toReplicaSet converts an informer object; ok is false for other types.
-	toReplicaSet(obj any) (*appsv1.ReplicaSet, bool)
 	get(namespace, name string) (*appsv1.ReplicaSet, error)
 	list(namespace string) ([]*appsv1.ReplicaSet, error)
 	// fresh reads the object from the API server.
@@ -45,10 +43,6 @@ func (s *replicaSets) kind() schema.GroupVersionKind {
 	return appsv1.SchemeGroupVersion.WithKind("ReplicaSet")
 }
 func (s *replicaSets) informer() cache.SharedIndexInformer { return s.inf }
-func (s *replicaSets) toReplicaSet(obj any) (*appsv1.ReplicaSet, bool) {
-	rs, ok := obj.(*appsv1.ReplicaSet)
-	return rs, ok
-}
 func (s *replicaSets) get(ns, name string) (*appsv1.ReplicaSet, error) {
 	return s.lister.ReplicaSets(ns).Get(name)
 }
@@ -74,13 +68,6 @@ func (s *replicationControllers) kind() schema.GroupVersionKind {
 	return corev1.SchemeGroupVersion.WithKind("ReplicationController")
 }
 func (s *replicationControllers) informer() cache.SharedIndexInformer { return s.inf }
-func (s *replicationControllers) toReplicaSet(obj any) (*appsv1.ReplicaSet, bool) {
-	rc, ok := obj.(*corev1.ReplicationController)
-	if !ok {
-		return nil, false
-	}
-	return rcToRS(rc), true
-}
 func (s *replicationControllers) get(ns, name string) (*appsv1.ReplicaSet, error) {
 	rc, err := s.lister.ReplicationControllers(ns).Get(name)
 	if err != nil {

@@ -184,10 +184,6 @@ func (rq *Controller) Name() string { return "resourcequota" }
 
 // Start keeps quota status current until ctx is done.
 func (rq *Controller) Start(ctx context.Context) error {
-	if !cache.WaitForCacheSync(ctx.Done(), rq.synced...) {
-		rq.queue.ShutDown()
-		return nil
-	}
 	go func() {
 		t := time.NewTicker(rq.cfg.ResyncPeriod)
 		defer t.Stop()
@@ -203,7 +199,7 @@ func (rq *Controller) Start(ctx context.Context) error {
 			}
 		}
 	}()
-	controllerutil.Run(ctx, rq.queue, rq.cfg.Workers, rq.log, rq.sync)
+	controllerutil.Run(ctx, rq.synced, rq.queue, rq.cfg.Workers, rq.log, rq.sync)
 	return nil
 }
 

@@ -54,9 +54,7 @@ func waitUsed(t *testing.T, e *ctrltest.Env, ns, name, want string) *corev1.Reso
 }
 
 func TestQuotaUsage(t *testing.T) {
-	e := ctrltest.Start(t, simnode.Config{Count: 1}, func(c *controllers.Context) (controllers.Controller, error) {
-		return resourcequota.New(c, resourcequota.Config{})
-	})
+	e := ctrltest.Start(t, simnode.Config{Count: 1}, controllers.ConstructorFor(resourcequota.New, resourcequota.Config{}))
 	ns := e.Namespace("quota")
 	ctx := context.Background()
 	c := e.Client
@@ -115,14 +113,14 @@ func TestQuotaUsage(t *testing.T) {
 	waitUsed(t, e, ns, "besteffort", "pods=1")
 
 	// Changes while the controller manager is down are caught up with.
-	e.StopManager()
+	e.Manager.Stop()
 	if err := c.CoreV1().Pods(ns).Delete(ctx, "a", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "three"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	e.StartManager()
+	e.Manager.Start()
 	waitUsed(t, e, ns, "objects", "count/configmaps=3 count/deployments.apps=0 pods=2 services.nodeports=2 services=1")
 	waitUsed(t, e, ns, "compute", "limits.cpu=500m pods=1 requests.cpu=250m requests.memory=64Mi")
 	waitUsed(t, e, ns, "besteffort", "pods=1")

@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/util/workqueue"
 
 	"skiff.dev/skiff/controlplane/controllers"
 	"skiff.dev/skiff/controlplane/controllers/controllerutil"
@@ -41,7 +40,7 @@ type Controller struct {
 	namespaces corelisters.NamespaceLister
 	accounts   corelisters.ServiceAccountLister
 	synced     []cache.InformerSynced
-	queue      workqueue.TypedRateLimitingInterface[string]
+	queue      controllerutil.Queue
 }
 
 // New builds the controller over the shared informers of c.
@@ -61,9 +60,7 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 		namespaces: nsInf.Lister(),
 		accounts:   saInf.Lister(),
 		synced:     []cache.InformerSynced{nsInf.Informer().HasSynced, saInf.Informer().HasSynced},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.NewTypedItemExponentialFailureRateLimiter[string](10*time.Millisecond, 30*time.Second),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "serviceaccount"}),
+		queue:      controllerutil.NewBackoffQueue[string]("serviceaccount", 10*time.Millisecond, 30*time.Second, nil),
 	}
 	enqueueNS := func(obj any) {
 		if ns, ok := obj.(*corev1.Namespace); ok {
@@ -92,11 +89,7 @@ func (c *Controller) Name() string { return "serviceaccount" }
 
 // Start syncs namespaces until ctx is done.
 func (c *Controller) Start(ctx context.Context) error {
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		c.queue.ShutDown()
-		return nil
-	}
-	controllerutil.Run(ctx, c.queue, c.cfg.Workers, c.log, c.sync)
+	controllerutil.Run(ctx, c.synced, c.queue, c.cfg.Workers, c.log, c.sync)
 	return nil
 }
 

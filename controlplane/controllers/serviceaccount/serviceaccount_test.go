@@ -2,8 +2,6 @@ package serviceaccount_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -12,37 +10,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"skiff.dev/skiff/controlplane/controllers"
+	"skiff.dev/skiff/controlplane/controllers/controllerutil/ctrltest"
 	"skiff.dev/skiff/controlplane/controllers/serviceaccount"
 	"skiff.dev/skiff/controlplane/server"
 	"skiff.dev/skiff/controlplane/server/servertest"
 )
-
-func startManager(t *testing.T, srv *servertest.Server) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	mgr := controllers.NewManager(controllers.ManagerConfig{
-		Client: srv.Client,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Controllers: []controllers.Constructor{func(c *controllers.Context) (controllers.Controller, error) {
-			return serviceaccount.New(c, serviceaccount.Config{})
-		}},
-	})
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
-}
 
 func waitAccount(t *testing.T, srv *servertest.Server, ns string) *corev1.ServiceAccount {
 	t.Helper()
@@ -64,7 +36,7 @@ func TestDefaultServiceAccount(t *testing.T) {
 	srv := servertest.Start(t, func(cfg *server.Config) { cfg.DisableControllers = true })
 	ctx := context.Background()
 	c := srv.Client
-	stop := startManager(t, srv)
+	mgr := ctrltest.StartManager(t, srv.Config, controllers.ConstructorFor(serviceaccount.New, serviceaccount.Config{}))
 
 	// Namespaces that exist when the controller starts, and new ones.
 	waitAccount(t, srv, metav1.NamespaceDefault)
@@ -82,12 +54,12 @@ func TestDefaultServiceAccount(t *testing.T) {
 	}
 
 	// A restart keeps the one that exists, and creates those missing.
-	stop()
+	mgr.Stop()
 	kept := waitAccount(t, srv, "team")
 	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "later"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	startManager(t, srv)
+	mgr.Start()
 	waitAccount(t, srv, "later")
 	if got := waitAccount(t, srv, "team"); got.ResourceVersion != kept.ResourceVersion {
 		t.Errorf("existing service account rewritten across a restart")

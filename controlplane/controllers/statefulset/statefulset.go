@@ -54,6 +54,7 @@ type Controller struct {
 	setLister appslisters.StatefulSetLister
 	revLister appslisters.ControllerRevisionLister
 	pods      corelisters.PodLister
+	owners    controllerutil.Owners[*appsv1.StatefulSet]
 	synced    []cache.InformerSynced
 	queue     controllerutil.Queue
 	recorder  record.EventRecorder
@@ -68,10 +69,6 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 5
 	}
-	log := c.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	setInf := c.Informers.Apps().V1().StatefulSets()
 	revInf := c.Informers.Apps().V1().ControllerRevisions()
 	podInf := c.Informers.Core().V1().Pods()
@@ -84,15 +81,16 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 		synced:    []cache.InformerSynced{setInf.Informer().HasSynced, revInf.Informer().HasSynced, podInf.Informer().HasSynced},
 		queue:     controllerutil.NewQueue(Name),
 		recorder:  c.Recorder(Name),
-		log:       log.With("controller", Name),
+		log:       c.Logger.With("controller", Name),
 		now:       time.Now,
 	}
-	enqueue := func(obj any) { controllerutil.Enqueue(sc.queue, obj) }
-	if _, err := setInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: enqueue, UpdateFunc: func(_, obj any) { enqueue(obj) }, DeleteFunc: enqueue,
-	}); err != nil {
+	sc.owners = controllerutil.OwnersFromLister(controllerKind.Kind, sc.setLister.StatefulSets,
+		func(set *appsv1.StatefulSet) *metav1.LabelSelector { return set.Spec.Selector })
+	if _, err := setInf.Informer().AddEventHandler(controllerutil.EnqueueHandler(sc.queue, nil)); err != nil {
 		return nil, fmt.Errorf("%s: watch statefulsets: %w", Name, err)
 	}
+	// Not controllerutil.OwnedHandler: pods have fixed names here, so an
+	// orphan's every change, its deletion included, may unblock a set.
 	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: sc.podChanged, UpdateFunc: sc.podUpdated, DeleteFunc: sc.podChanged,
 	}); err != nil {
@@ -103,19 +101,14 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 
 // Constructor returns a controllers.Constructor that builds the
 // controller with cfg.
-func Constructor(cfg Config) controllers.Constructor {
-	return func(c *controllers.Context) (controllers.Controller, error) { return New(c, cfg) }
-}
+func Constructor(cfg Config) controllers.Constructor { return controllers.ConstructorFor(New, cfg) }
 
 // Name implements controllers.Controller.
 func (sc *Controller) Name() string { return Name }
 
 // Start implements controllers.Controller.
 func (sc *Controller) Start(ctx context.Context) error {
-	if !cache.WaitForCacheSync(ctx.Done(), sc.synced...) {
-		return nil
-	}
-	controllerutil.Run(ctx, sc.queue, sc.cfg.Workers, sc.log, sc.sync)
+	controllerutil.Run(ctx, sc.synced, sc.queue, sc.cfg.Workers, sc.log, sc.sync)
 	return nil
 }
 
@@ -127,23 +120,13 @@ func (sc *Controller) podChanged(obj any) {
 		return
 	}
 	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
-		if ref.Kind != controllerKind.Kind {
-			return
-		}
-		if set, err := sc.setLister.StatefulSets(pod.Namespace).Get(ref.Name); err == nil && set.UID == ref.UID {
+		if set, ok := sc.owners.Of(pod.Namespace, ref); ok {
 			controllerutil.Enqueue(sc.queue, set)
 		}
 		return
 	}
-	sets, err := sc.setLister.StatefulSets(pod.Namespace).List(labels.Everything())
-	if err != nil {
-		return
-	}
-	for _, set := range sets {
-		sel, err := metav1.LabelSelectorAsSelector(set.Spec.Selector)
-		if err == nil && !sel.Empty() && sel.Matches(labels.Set(pod.Labels)) {
-			controllerutil.Enqueue(sc.queue, set)
-		}
+	for _, set := range sc.owners.Matching(pod.Namespace, pod.Labels) {
+		controllerutil.Enqueue(sc.queue, set)
 	}
 }
 

@@ -137,7 +137,7 @@ func TestOrderedScaleUpAndDown(t *testing.T) {
 		_, ok := pods[1]
 		return ok, fmt.Sprint(len(pods)), err
 	})
-	e.RestartManager()
+	e.Manager.Restart()
 	set := waitSet(t, e, ns, 4)
 
 	// Stable identity: name, hostname, subdomain, labels.
@@ -159,7 +159,7 @@ func TestOrderedScaleUpAndDown(t *testing.T) {
 		_, ok := pods[3]
 		return !ok, fmt.Sprint(len(pods)), err
 	})
-	e.RestartManager()
+	e.Manager.Restart()
 	waitSet(t, e, ns, 1)
 	if n, bad := s.Stop(); len(bad) > 0 || n < 20 {
 		t.Fatalf("%d samples, %d violations: %v", n, len(bad), bad)
@@ -167,7 +167,7 @@ func TestOrderedScaleUpAndDown(t *testing.T) {
 
 	// A restart of a settled set changes nothing.
 	before, _ := podsByOrdinal(e, ns)
-	e.RestartManager()
+	e.Manager.Restart()
 	ctrltest.Never(t, 2*time.Second, "restart changed the pods", func() (bool, string, error) {
 		after, err := podsByOrdinal(e, ns)
 		return err == nil && (len(after) != 1 || after[0].UID != before[0].UID), fmt.Sprint(after), nil
@@ -263,7 +263,7 @@ func TestPartitionedRollingUpdate(t *testing.T) {
 		pods, err := podsByOrdinal(e, ns)
 		return err == nil && image(pods[3]) == "web:v2", "", err
 	})
-	e.RestartManager()
+	e.Manager.Restart()
 	// Partition 2: web-2 and web-3 move to v2, web-0 and web-1 stay.
 	var rev2 string
 	ctrltest.Eventually(t, 20*time.Second, "partitioned update done", func() (bool, string, error) {

@@ -124,3 +124,37 @@ func (s *Server) Stop() {
 	case <-time.After(30 * time.Second):
 	}
 }
+
+// Main runs a package's tests against one server started for them all,
+// which setup (when not nil) prepares first, stops it and exits: for
+// TestMain.
+func Main(m *testing.M, setup func(*Server) error) {
+	os.Exit(runWithServer(m, setup))
+}
+
+func runWithServer(m *testing.M, setup func(*Server) error) int {
+	dir, err := os.MkdirTemp("", "servertest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	cfg, err := Config(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	srv, err := Launch(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer srv.Stop()
+	if setup != nil {
+		if err := setup(srv); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	return m.Run()
+}

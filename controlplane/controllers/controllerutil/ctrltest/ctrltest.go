@@ -1,225 +1,80 @@
-// Package ctrltest runs workload controllers against a real test cluster
-// (an in-process apiserver with etcd, the scheduler and simulated nodes
-// from test/simnode) under a controller manager that a test can stop and
-// start again, and offers the waits such tests need.
+// Package ctrltest runs controllers under test against a real API server:
+// a controller manager that a test can stop and start again, either on a
+// whole test cluster (an in-process apiserver with etcd, the scheduler and
+// simulated nodes from test/simnode) or on a bare server (servertest),
+// one per test or one per package; and it offers the waits and the pods
+// such tests need.
 package ctrltest
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
-	"skiff.dev/skiff/controlplane/controllers"
 	"skiff.dev/skiff/controlplane/controllers/controllerutil"
-	"skiff.dev/skiff/controlplane/server"
-	"skiff.dev/skiff/test/simnode"
 )
 
-// Env is a test cluster and a controller manager running ctors.
-type Env struct {
-	*simnode.Cluster
-	tb     testing.TB
-	ctors  []controllers.Constructor
-	client kubernetes.Interface
-	cancel context.CancelFunc
-	done   chan error
-}
-
-// Start starts a cluster with nodes simulated nodes (of cfg, whose Count
-// it sets) and a controller manager running ctors; both stop when the
-// test ends. SKIFF_TEST_LOG=1 shows the components' logs.
-func Start(tb testing.TB, nodes simnode.Config, ctors ...controllers.Constructor) *Env {
+// NewNamespace creates a namespace named after prefix and returns its
+// name.
+func NewNamespace(tb testing.TB, c kubernetes.Interface, prefix string) string {
 	tb.Helper()
-	var log *slog.Logger
-	if os.Getenv("SKIFF_TEST_LOG") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	// The server's own controller manager stays off: the test runs its
-	// own, which it can restart.
-	c := simnode.StartCluster(tb, simnode.ClusterConfig{Nodes: nodes, Logger: log,
-		ServerOptions: []func(*server.Config){func(c *server.Config) { c.DisableControllers = true }}})
-	cfg := rest.CopyConfig(c.Server.Config)
-	cfg.QPS, cfg.Burst = -1, 0
-	client, err := kubernetes.NewForConfig(cfg)
+	ns, err := c.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: prefix}}, metav1.CreateOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e := &Env{Cluster: c, tb: tb, ctors: ctors, client: client}
-	e.StartManager()
-	tb.Cleanup(e.StopManager)
-	return e
+	return ns.Name
 }
 
-// StartManager starts the controller manager: new informers, new
-// controllers, nothing remembered from a previous run.
-func (e *Env) StartManager() {
-	if e.cancel != nil {
-		return
-	}
-	log := slog.New(slog.DiscardHandler)
-	if os.Getenv("SKIFF_TEST_LOG") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	m := controllers.NewManager(controllers.ManagerConfig{Client: e.client, Controllers: e.ctors, Logger: log})
-	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel, e.done = cancel, make(chan error, 1)
-	go func() { e.done <- m.Start(ctx) }()
-}
-
-// StopManager stops the controller manager and waits until its
-// controllers have returned.
-func (e *Env) StopManager() {
-	if e.cancel == nil {
-		return
-	}
-	e.cancel()
-	e.cancel = nil
-	select {
-	case err := <-e.done:
-		if err != nil && !errors.Is(err, context.Canceled) {
-			e.tb.Errorf("controller manager: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		e.tb.Errorf("controller manager did not stop in 30s")
-	}
-}
-
-// RestartManager stops the controller manager and starts a new one.
-func (e *Env) RestartManager() {
-	e.StopManager()
-	e.StartManager()
-}
-
-// Namespace creates a namespace for the test, with the default service
-// account pods need (the server's own controllers, which would make it,
-// are off), and returns its name.
-func (e *Env) Namespace(name string) string {
-	e.tb.Helper()
-	ctx := e.tb.Context()
-	_, err := e.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
-	if err != nil {
-		e.tb.Fatal(err)
-	}
-	_, err = e.Client.CoreV1().ServiceAccounts(name).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		e.tb.Fatal(err)
-	}
-	return name
-}
-
-// Pods lists the pods of ns that match sel, those being deleted included.
-func (e *Env) Pods(ns string, sel labels.Selector) ([]corev1.Pod, error) {
-	list, err := e.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: sel.String()})
-	if err != nil {
-		return nil, err
-	}
-	return list.Items, nil
-}
-
-// CountPods counts the pods of ns matching sel: all of them, the active
-// ones (not terminal, not being deleted), and the active ready ones.
-func (e *Env) CountPods(ns string, sel labels.Selector) (all, active, ready int, err error) {
-	pods, err := e.Pods(ns, sel)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	for i := range pods {
-		p := &pods[i]
-		if controllerutil.IsPodActive(p) {
-			active++
-			if controllerutil.IsPodReady(p) {
-				ready++
-			}
-		}
-	}
-	return len(pods), active, ready, nil
-}
-
-// Eventually polls cond until it returns true, failing the test with what
-// was last reported after timeout. cond returns a description of what it
-// saw, shown on failure.
-func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() (bool, string, error)) {
+// GetNode returns the node named name.
+func GetNode(tb testing.TB, c kubernetes.Interface, name string) *corev1.Node {
 	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for {
-		ok, seen, err := cond()
-		if err != nil {
-			last = err.Error()
-		} else {
-			last = seen
-		}
-		if ok && err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: not after %v; last seen: %s", what, timeout, last)
-		}
-		time.Sleep(50 * time.Millisecond)
+	n, err := c.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		tb.Fatal(err)
 	}
+	return n
 }
 
-// Never checks cond for d and fails the test if it ever returns true.
-func Never(tb testing.TB, d time.Duration, what string, cond func() (bool, string, error)) {
+// ServingPod creates a pod labelled app=web on node node-a whose container
+// serves port under the name "http", and gives it the phase, IP and
+// readiness its node agent would report.
+func ServingPod(tb testing.TB, c kubernetes.Interface, ns, name, ip string, port int32, ready bool) *corev1.Pod {
 	tb.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		bad, seen, err := cond()
-		if err == nil && bad {
-			tb.Fatalf("%s: %s", what, seen)
-		}
-		time.Sleep(50 * time.Millisecond)
+	pod, err := c.CoreV1().Pods(ns).Create(context.Background(), &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "web"}},
+		Spec: corev1.PodSpec{
+			NodeName: "node-a",
+			Containers: []corev1.Container{{Name: "c", Image: "img", Ports: []corev1.ContainerPort{
+				{Name: "http", ContainerPort: port, Protocol: corev1.ProtocolTCP}}}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		tb.Fatal(err)
 	}
+	pod.Status.Phase = corev1.PodRunning
+	pod.Status.PodIP = ip
+	pod.Status.PodIPs = []corev1.PodIP{{IP: ip}}
+	return SetReady(tb, c, pod, ready)
 }
 
-// Sampler checks an invariant in the background until stopped.
-type Sampler struct {
-	stop    chan struct{}
-	done    chan struct{}
-	samples int
-	fails   []string
-}
-
-// Sample calls check every interval until Stop; check returns a
-// description of a violation, or "".
-func Sample(interval time.Duration, check func() string) *Sampler {
-	s := &Sampler{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			if v := check(); v != "" {
-				s.fails = append(s.fails, v)
-			}
-			s.samples++
-			select {
-			case <-s.stop:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return s
-}
-
-// Stop stops sampling and returns how many samples were taken and the
-// violations seen.
-func (s *Sampler) Stop() (samples int, violations []string) {
-	close(s.stop)
-	<-s.done
-	return s.samples, s.fails
+// SetReady writes pod's Ready condition, as its node agent would.
+func SetReady(tb testing.TB, c kubernetes.Interface, pod *corev1.Pod, ready bool) *corev1.Pod {
+	tb.Helper()
+	status := corev1.ConditionFalse
+	if ready {
+		status = corev1.ConditionTrue
+	}
+	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: status}}
+	out, err := c.CoreV1().Pods(pod.Namespace).UpdateStatus(context.Background(), pod, metav1.UpdateOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
 }
 
 // Describe formats a short summary of pods for failure messages.

@@ -7,7 +7,6 @@ package deploymentbench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 )
@@ -153,7 +153,7 @@ func Cleanup(ctx context.Context, client kubernetes.Interface, cfg Config) error
 	if err := client.CoreV1().Pods(cfg.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil {
 		return fmt.Errorf("delete pods: %w", err)
 	}
-	return poll(ctx, cfg.Timeout, func() (bool, error) {
+	return poll(ctx, cfg.Timeout, func(ctx context.Context) (bool, error) {
 		pods, err := client.CoreV1().Pods(cfg.Namespace).List(ctx, sel)
 		return err == nil && len(pods.Items) == 0, err
 	})
@@ -162,7 +162,7 @@ func Cleanup(ctx context.Context, client kubernetes.Interface, cfg Config) error
 // waitRolledOut waits until the Deployment is rolled out as kubectl
 // rollout status decides it.
 func waitRolledOut(ctx context.Context, client kubernetes.Interface, cfg Config) error {
-	return poll(ctx, cfg.Timeout, func() (bool, error) {
+	return poll(ctx, cfg.Timeout, func(ctx context.Context) (bool, error) {
 		d, err := client.AppsV1().Deployments(cfg.Namespace).Get(ctx, cfg.Name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -174,23 +174,10 @@ func waitRolledOut(ctx context.Context, client kubernetes.Interface, cfg Config)
 }
 
 // poll calls cond every 20ms until it is true, it fails, or timeout.
-func poll(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for {
-		ok, err := cond()
-		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return err
-		}
-		if ok {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not done after %v: %w", timeout, ctx.Err())
-		case <-t.C:
-		}
+func poll(ctx context.Context, timeout time.Duration, cond wait.ConditionWithContextFunc) error {
+	err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, timeout, true, cond)
+	if wait.Interrupted(err) {
+		return fmt.Errorf("not done after %v: %w", timeout, err)
 	}
+	return err
 }

@@ -21,6 +21,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -243,10 +244,14 @@ func (c *Churn) cleanup(ctx context.Context) error {
 			return fmt.Errorf("delete %s: %w", s.what, err)
 		}
 	}
-	return poll(ctx, c.cfg.Timeout, func() (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, c.cfg.Timeout, true, func(ctx context.Context) (bool, error) {
 		pods, err := core.Pods(ns).List(ctx, metav1.ListOptions{Limit: 1})
 		return err == nil && len(pods.Items) == 0, err
 	})
+	if err != nil {
+		return fmt.Errorf("pods of %s not gone after %v: %w", ns, c.cfg.Timeout, err)
+	}
+	return nil
 }
 
 // create makes the Services and their Deployments.
@@ -382,26 +387,4 @@ func (s *endpointState) count(ready bool) endpointCount {
 		}
 	}
 	return n
-}
-
-// poll calls cond every 50ms until it is true, it fails, or timeout.
-func poll(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for {
-		ok, err := cond()
-		if err != nil && ctx.Err() == nil {
-			return err
-		}
-		if ok {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not done after %v: %w", timeout, ctx.Err())
-		case <-t.C:
-		}
-	}
 }
