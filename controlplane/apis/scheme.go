@@ -1,6 +1,7 @@
 // Package apis names the API groups, versions and kinds skiff serves and
 // builds the runtime.Scheme and codecs that every control-plane component
-// shares. The objects themselves are the k8s.io/api types.
+// shares, with the few objects every cluster has built in (the system
+// priority classes). The objects themselves are the k8s.io/api types.
 package apis
 
 import (
@@ -13,6 +14,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -31,6 +33,7 @@ var GroupVersions = []schema.GroupVersion{
 	discoveryv1.SchemeGroupVersion,
 	coordinationv1.SchemeGroupVersion,
 	eventsv1.SchemeGroupVersion,
+	schedulingv1.SchemeGroupVersion,
 }
 
 // NewScheme returns a scheme with every served group registered, plus the
@@ -47,6 +50,7 @@ func NewScheme() *runtime.Scheme {
 		discoveryv1.AddToScheme,
 		coordinationv1.AddToScheme,
 		eventsv1.AddToScheme,
+		schedulingv1.AddToScheme,
 		metricsv1beta1.AddToScheme,
 	} {
 		utilruntime.Must(add(s))

@@ -174,7 +174,7 @@ func TestV3Documents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"api/v1", "apis/apps/v1", "apis/autoscaling/v2", "apis/batch/v1", "apis/coordination.k8s.io/v1", "apis/discovery.k8s.io/v1", "apis/events.k8s.io/v1", "apis/policy/v1"}
+	want := []string{"api/v1", "apis/apps/v1", "apis/autoscaling/v2", "apis/batch/v1", "apis/coordination.k8s.io/v1", "apis/discovery.k8s.io/v1", "apis/events.k8s.io/v1", "apis/policy/v1", "apis/scheduling.k8s.io/v1"}
 	var got []string
 	for path, d := range docs {
 		got = append(got, path)

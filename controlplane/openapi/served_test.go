@@ -10,6 +10,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -50,5 +51,6 @@ func served() []Resource {
 		res(discoveryv1.SchemeGroupVersion, "EndpointSlice", "endpointslices", true),
 		res(coordinationv1.SchemeGroupVersion, "Lease", "leases", true),
 		res(eventsv1.SchemeGroupVersion, "Event", "events", true),
+		res(schedulingv1.SchemeGroupVersion, "PriorityClass", "priorityclasses", false),
 	}
 }

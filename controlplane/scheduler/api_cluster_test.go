@@ -8,6 +8,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -135,20 +136,44 @@ func TestAPIDeadNode(t *testing.T) {
 	checkCapacity(t, c.Client)
 }
 
-// TestAPIPreemption fills a node with pods of the default priority, then
-// asks for room for a system-cluster-critical pod (admission turns the
-// class into spec.priority): one victim is evicted with a Preempted
-// event, the pod is nominated to the node and bound there once the victim
-// is gone; the other pod stays.
+// TestAPIPreemption fills a node with pods of a low priority, then asks
+// for room for a pod of a higher PriorityClass (admission turns the class
+// into spec.priority): one victim is evicted with a Preempted event, the
+// pod is nominated to the node and bound there once the victim is gone;
+// the other pod stays. The classes are the built-in
+// system-cluster-critical over no class (priority 0), and an operator's
+// two classes.
 func TestAPIPreemption(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		classes   []*schedulingv1.PriorityClass
+		low, high string
+		want      int32
+	}{
+		{name: "built-in class", high: "system-cluster-critical", want: 2000000000},
+		{name: "operator's classes", classes: []*schedulingv1.PriorityClass{
+			{ObjectMeta: metav1.ObjectMeta{Name: "batch"}, Value: 10},
+			{ObjectMeta: metav1.ObjectMeta{Name: "online"}, Value: 1000, Description: "serves users"},
+		}, low: "batch", high: "online", want: 1000},
+	} {
+		t.Run(c.name, func(t *testing.T) { testAPIPreemption(t, c.classes, c.low, c.high, c.want) })
+	}
+}
+
+func testAPIPreemption(t *testing.T, classes []*schedulingv1.PriorityClass, low, high string, want int32) {
 	c := apiCluster(t, simnode.ClusterConfig{Nodes: simnode.Config{Count: 1, CPU: "1", TerminationDelay: 300 * time.Millisecond}})
+	for _, pc := range classes {
+		if _, err := c.Client.SchedulingV1().PriorityClasses().Create(t.Context(), pc, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create PriorityClass %s: %v", pc.Name, err)
+		}
+	}
 	runScheduler(t, c, scheduler.Config{}, nil)
-	createPods(t, c.Client, apiPod("low-0", "500m", "64Mi"), apiPod("low-1", "500m", "64Mi"))
+	class := func(name string) podOpt { return func(p *v1.Pod) { p.Spec.PriorityClassName = name } }
+	createPods(t, c.Client, apiPod("low-0", "500m", "64Mi", class(low)), apiPod("low-1", "500m", "64Mi", class(low)))
 	waitRunning(t, c.Client, 2)
-	critical := apiPod("critical", "500m", "64Mi", func(p *v1.Pod) { p.Spec.PriorityClassName = "system-cluster-critical" })
-	createPods(t, c.Client, critical)
-	if p := getAPIPod(t, c.Client, "critical"); p.Spec.Priority == nil || *p.Spec.Priority != 2000000000 {
-		t.Fatalf("critical pod priority = %v, want 2000000000 from its class", p.Spec.Priority)
+	createPods(t, c.Client, apiPod("critical", "500m", "64Mi", class(high)))
+	if p := getAPIPod(t, c.Client, "critical"); p.Spec.Priority == nil || *p.Spec.Priority != want {
+		t.Fatalf("critical pod priority = %v, want %d from its class %s", p.Spec.Priority, want, high)
 	}
 	waitUntil(t, 15*time.Second, "critical bound", func() (bool, string) {
 		p := getAPIPod(t, c.Client, "critical")

@@ -15,13 +15,15 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"skiff.dev/skiff/controlplane/apis"
 	"skiff.dev/skiff/controlplane/registry"
 )
 
 // bootstrapper creates the objects every cluster has and keeps them: the
-// default, kube-system, kube-public and kube-node-lease namespaces, and the
-// kubernetes Service with its Endpoints and EndpointSlice pointing at this
-// apiserver.
+// default, kube-system, kube-public and kube-node-lease namespaces, the
+// system-cluster-critical and system-node-critical PriorityClasses, and
+// the kubernetes Service with its Endpoints and EndpointSlice pointing at
+// this apiserver.
 type bootstrapper struct {
 	stores map[string]*registry.Store
 	cfg    Config
@@ -57,6 +59,13 @@ func (b *bootstrapper) ensure(ctx context.Context) error {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 		if _, err := b.store("v1", "namespaces").Create(ctx, "", ns, opts); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("namespace %s: %w", name, err)
+		}
+	}
+	// As kube-apiserver, only missing classes are created: validation
+	// keeps their value, and admission their existence.
+	for _, pc := range apis.SystemPriorityClasses() {
+		if _, err := b.store("scheduling.k8s.io/v1", "priorityclasses").Create(ctx, "", pc, opts); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("priority class %s: %w", pc.Name, err)
 		}
 	}
 	port := int32(b.cfg.HTTPSPort)

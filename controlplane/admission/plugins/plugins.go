@@ -4,8 +4,9 @@
 //
 // Mutating: NamespaceLifecycle, LimitRanger, ServiceAccount, Priority,
 // DefaultTolerationSeconds. Validating: NamespaceLifecycle (deletes),
-// LimitRanger, ServiceAccount, ResourceQuota, which is last so that it
-// charges only writes every other plugin let through.
+// LimitRanger, ServiceAccount, Priority (PriorityClasses), ResourceQuota,
+// which is last so that it charges only writes every other plugin let
+// through.
 package plugins
 
 import (
@@ -66,11 +67,15 @@ func New(cfg Config) (*Plugins, error) {
 	})
 	tolerations := defaulttolerationseconds.New(defaulttolerationseconds.Config{})
 	quota := resourcequota.New(resourcequota.Config{Lister: core.ResourceQuotas().Lister(), Client: cfg.Client.CoreV1()})
+	classes := f.Scheduling().V1().PriorityClasses()
+	priorities := priority.New(priority.Config{
+		Lister: classes.Lister(), Synced: classes.Informer().HasSynced, Client: cfg.Client.SchedulingV1(),
+	})
 
 	return &Plugins{
 		Chain: &admission.Chain{
-			Mutators:   []admission.Mutator{lifecycle, limits, accounts, priority.Plugin{}, tolerations},
-			Validators: []admission.Validator{lifecycle, limits, accounts, quota},
+			Mutators:   []admission.Mutator{lifecycle, limits, accounts, priorities, tolerations},
+			Validators: []admission.Validator{lifecycle, limits, accounts, priorities, quota},
 		},
 		Evictor:   disruption.New(cfg.Client.PolicyV1()),
 		informers: f,

@@ -20,7 +20,7 @@ func TestStartStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Chain.Mutators) != 5 || len(p.Chain.Validators) != 4 || p.Evictor == nil {
+	if len(p.Chain.Mutators) != 5 || len(p.Chain.Validators) != 5 || p.Evictor == nil {
 		t.Fatalf("chain %+v", p.Chain)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

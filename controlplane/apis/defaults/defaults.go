@@ -15,6 +15,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -57,5 +58,7 @@ func Default(obj runtime.Object) {
 		horizontalPodAutoscaler(o)
 	case *discoveryv1.EndpointSlice:
 		endpointSlice(o)
+	case *schedulingv1.PriorityClass:
+		priorityClass(o)
 	}
 }

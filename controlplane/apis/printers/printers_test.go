@@ -16,6 +16,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -64,8 +65,8 @@ func cells(row metav1.TableRow) string {
 }
 
 // convert is ConvertToTable with the fixed clock; it checks the invariants
-// every table keeps: one cell per column, int64 cells in integer columns and
-// only strings and int64s otherwise.
+// every table keeps: one cell per column, int64 cells in integer columns,
+// bools only in boolean ones, and only strings otherwise.
 func convert(t *testing.T, obj runtime.Object) *metav1.Table {
 	t.Helper()
 	table, err := ConvertToTable(obj, Options{Now: clock})
@@ -79,6 +80,10 @@ func convert(t *testing.T, obj runtime.Object) *metav1.Table {
 		for i, c := range row.Cells {
 			switch c.(type) {
 			case int64:
+			case bool:
+				if table.ColumnDefinitions[i].Type != "boolean" {
+					t.Errorf("%T column %s: bool cell in a %s column", obj, table.ColumnDefinitions[i].Name, table.ColumnDefinitions[i].Type)
+				}
 			case string:
 				if table.ColumnDefinitions[i].Type == "integer" {
 					t.Errorf("%T column %s: string cell %q in an integer column", obj, table.ColumnDefinitions[i].Name, c)
@@ -129,6 +134,7 @@ func TestColumns(t *testing.T) {
 		{&policyv1.PodDisruptionBudget{}, "NAME | MIN AVAILABLE | MAX UNAVAILABLE | ALLOWED DISRUPTIONS | AGE", ""},
 		{&discoveryv1.EndpointSlice{}, "NAME | ADDRESSTYPE | PORTS | ENDPOINTS | AGE", ""},
 		{&coordinationv1.Lease{}, "NAME | HOLDER | AGE", ""},
+		{&schedulingv1.PriorityClass{}, "NAME | VALUE | GLOBAL-DEFAULT | AGE | PREEMPTIONPOLICY", ""},
 	} {
 		t.Run(fmt.Sprintf("%T", tc.obj), func(t *testing.T) {
 			table := convert(t, tc.obj)
@@ -544,6 +550,9 @@ func TestBatchAndOtherCells(t *testing.T) {
 		{"lease", &coordinationv1.Lease{ObjectMeta: objectMeta("kube-scheduler"), Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("node-a_1234")}},
 			"kube-scheduler | node-a_1234 | 3h"},
 		{"lease without holder", &coordinationv1.Lease{ObjectMeta: objectMeta("free")}, "free |  | 3h"},
+		{"priority class", &schedulingv1.PriorityClass{ObjectMeta: objectMeta("high"), Value: 1000, GlobalDefault: true, PreemptionPolicy: ptr.To(corev1.PreemptNever)},
+			"high | 1000 | true | 3h | Never"},
+		{"priority class without policy", &schedulingv1.PriorityClass{ObjectMeta: objectMeta("low"), Value: -5}, "low | -5 | false | 3h | <none>"},
 	})
 }
 

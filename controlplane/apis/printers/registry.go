@@ -46,6 +46,7 @@ func newRegistry() map[reflect.Type]printer {
 	addCells(r, podDisruptionBudgetColumns(), printPodDisruptionBudget)
 	addCells(r, endpointSliceColumns(), printEndpointSlice)
 	addCells(r, leaseColumns(), printLease)
+	addCells(r, priorityClassColumns(), printPriorityClass)
 	addCells(r, scaleColumns(), printScale)
 	// events.k8s.io/v1 Events are the same objects as core/v1 ones and
 	// kube-apiserver prints them with the same columns.

@@ -246,13 +246,7 @@ func podSpec(spec *corev1.PodSpec, podMeta *metav1.ObjectMeta, fld *field.Path, 
 		errs = append(errs, validName(*spec.RuntimeClassName, nameIsDNSSubdomain, fld.Child("runtimeClassName"))...)
 	}
 	if p := spec.PreemptionPolicy; p != nil {
-		switch *p {
-		case corev1.PreemptLowerPriority, corev1.PreemptNever:
-		case "":
-			errs = append(errs, field.Required(fld.Child("preemptionPolicy"), ""))
-		default:
-			errs = append(errs, field.NotSupported(fld.Child("preemptionPolicy"), p, []corev1.PreemptionPolicy{corev1.PreemptLowerPriority, corev1.PreemptNever}))
-		}
+		errs = append(errs, preemptionPolicy(*p, fld.Child("preemptionPolicy"))...)
 	}
 	if spec.Overhead != nil {
 		errs = append(errs, resourceRequirements(&corev1.ResourceRequirements{Limits: spec.Overhead}, nil, fld.Child("overhead"))...)

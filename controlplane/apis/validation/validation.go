@@ -23,6 +23,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	apimachineryvalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/api/validation/path"
@@ -88,6 +89,8 @@ func ValidateCreate(obj runtime.Object) field.ErrorList {
 		errs = validateLease(o)
 	case *eventsv1.Event:
 		errs = validateEventsEventCreate(o)
+	case *schedulingv1.PriorityClass:
+		errs = validatePriorityClass(o)
 	default:
 		return unsupported(obj, "create")
 	}
@@ -154,6 +157,8 @@ func ValidateUpdate(obj, old runtime.Object) field.ErrorList {
 		errs = validateLeaseUpdate(o, old.(*coordinationv1.Lease))
 	case *eventsv1.Event:
 		errs = validateEventsEventUpdate(o, old.(*eventsv1.Event))
+	case *schedulingv1.PriorityClass:
+		errs = validatePriorityClassUpdate(o, old.(*schedulingv1.PriorityClass))
 	default:
 		return unsupported(obj, "update")
 	}
@@ -217,7 +222,7 @@ func subresource(obj runtime.Object) bool {
 // clusterScoped reports the kinds that live outside namespaces.
 func clusterScoped(obj runtime.Object) bool {
 	switch obj.(type) {
-	case *corev1.Namespace, *corev1.Node:
+	case *corev1.Namespace, *corev1.Node, *schedulingv1.PriorityClass:
 		return true
 	}
 	return false

@@ -69,6 +69,7 @@ func Resources(c Config) []*registry.Resource {
 			func() runtime.Object { return &policyv1.PodDisruptionBudget{} }, func() runtime.Object { return &policyv1.PodDisruptionBudgetList{} }, nil, nil),
 		endpointSlices(),
 		simple(coordinationv1.SchemeGroupVersion, "Lease", "leases", "lease", nil, func() runtime.Object { return &coordinationv1.Lease{} }, func() runtime.Object { return &coordinationv1.LeaseList{} }, false),
+		priorityClasses(),
 	}
 	return append(resources, events(c)...)
 }
