@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"k8s.io/client-go/kubernetes"
@@ -81,6 +82,13 @@ type Config struct {
 	TCAttach lb.TCMode
 	// IPTablesBackend is "legacy" or "nft" (default) in iptables mode.
 	IPTablesBackend string
+	// MinSyncPeriod is the least time between two syncs once two ran back
+	// to back (--min-sync-period, kube-proxy's --iptables-min-sync-period);
+	// changes that arrive meanwhile are programmed together by the next
+	// sync. 0: the mode's default, DefaultIPTablesMinSyncPeriod in
+	// iptables mode (whose every sync rewrites all rules), none in eBPF
+	// mode (whose syncs write only what changed); negative: none.
+	MinSyncPeriod time.Duration
 	// Client is needed by Start, which follows Services, EndpointSlices
 	// and this Node through it.
 	Client kubernetes.Interface
@@ -92,6 +100,23 @@ type Config struct {
 	// editSpec changes the BPF programs before they load: tests make the
 	// verifier reject them to check how a failed load is reported.
 	editSpec func(*ebpf.CollectionSpec) error
+}
+
+// DefaultIPTablesMinSyncPeriod is the iptables mode's MinSyncPeriod,
+// kube-proxy's default.
+const DefaultIPTablesMinSyncPeriod = time.Second
+
+// minSyncPeriod is MinSyncPeriod with the mode's default.
+func (c Config) minSyncPeriod(mode Mode) time.Duration {
+	switch {
+	case c.MinSyncPeriod < 0:
+		return 0
+	case c.MinSyncPeriod > 0:
+		return c.MinSyncPeriod
+	case mode == ModeIPTables:
+		return DefaultIPTablesMinSyncPeriod
+	}
+	return 0
 }
 
 // DefaultPinDir is where a node's BPF state is pinned in production.

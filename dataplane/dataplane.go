@@ -6,8 +6,8 @@
 //
 // New loads and attaches (or takes over pinned state); Start follows the
 // cluster through the apiserver until its context ends. A benchmark or a
-// test that has no apiserver programs services directly with Replace,
-// Upsert and Delete. Only this package tree loads BPF.
+// test that has no apiserver programs services directly with Replace and
+// Update. Only this package tree loads BPF.
 //
 // The pieces: model (desired state), lb (BPF programs, maps and the
 // incremental sync engine), proxy (informers -> model), iptables (the
@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -62,7 +63,7 @@ var _ model.Programmer = (*Dataplane)(nil)
 // over pinned maps and links), attaches them to the cgroup root and the
 // NodePort devices, and installs the unreachable routes; in iptables mode
 // it installs kube-proxy's base chains. Services are programmed by Start,
-// or directly through Replace, Upsert and Delete.
+// or directly through Replace and Update.
 func New(cfg Config) (*Dataplane, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -122,7 +123,10 @@ func New(cfg Config) (*Dataplane, error) {
 			HealthCheck: d.health,
 			OnNode:      d.onNode,
 			Classify:    classify,
-			Logger:      d.log,
+			// A sync of the iptables mode rewrites every rule whatever
+			// changed: changes wait for it and go together.
+			MinSyncPeriod: d.cfg.minSyncPeriod(mode),
+			Logger:        d.log,
 		})
 	}
 	d.log.Info("service dataplane ready", "mode", mode, "devices", d.cfg.NodePortDevices, "cgroup", cfg.CgroupRoot, "pins", cfg.PinDir)
@@ -239,28 +243,21 @@ func (d *Dataplane) refreshNodeAddrs() error {
 func (d *Dataplane) Mode() Mode { return d.mode }
 
 // Replace programs exactly these services, writing only differences.
-func (d *Dataplane) Replace(svcs []model.Service) error {
+func (d *Dataplane) Replace(ctx context.Context, svcs []model.Service) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	err := d.prog.Replace(svcs)
+	err := d.prog.Replace(ctx, svcs)
 	d.afterSync()
 	return err
 }
 
-// Upsert programs one service.
-func (d *Dataplane) Upsert(svc model.Service) error {
+// Update programs the services in upsert and removes those in remove, in
+// one sync. Errors that concern single services are model.ServiceErrors
+// (see model.SplitErrors).
+func (d *Dataplane) Update(ctx context.Context, upsert []model.Service, remove []types.NamespacedName) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	err := d.prog.Upsert(svc)
-	d.afterSync()
-	return err
-}
-
-// Delete removes one service.
-func (d *Dataplane) Delete(name types.NamespacedName) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	err := d.prog.Delete(name)
+	err := d.prog.Update(ctx, upsert, remove)
 	d.afterSync()
 	return err
 }
@@ -377,6 +374,23 @@ func (d *Dataplane) Collectors() []prometheus.Collector {
 		out = append(out, d.proxy.Collector())
 	}
 	return out
+}
+
+// ProgramStats is the run-time statistics of one of the eBPF programs.
+type ProgramStats = lb.ProgramStats
+
+// EnableBPFStats switches the kernel's BPF run-time statistics on until
+// the Closer is closed; ProgramStats reads them.
+func EnableBPFStats() (io.Closer, error) { return lb.EnableStats() }
+
+// ProgramStats returns the run counts and run times of the eBPF programs
+// the dataplane attached (connect4, the tc programs of each device, ...),
+// cumulative while EnableBPFStats is on; none in iptables mode.
+func (d *Dataplane) ProgramStats() ([]ProgramStats, error) {
+	if d.lb == nil {
+		return nil, nil
+	}
+	return d.lb.Stats()
 }
 
 // Close releases the process's hold on the dataplane. Pinned programs and

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -46,7 +47,7 @@ func runChild() int {
 		fmt.Fprintln(os.Stderr, "dataplane:", err)
 		return 1
 	}
-	if err := dp.Replace(cc.Services); err != nil {
+	if err := dp.Replace(context.Background(), cc.Services); err != nil {
 		fmt.Fprintln(os.Stderr, "replace:", err)
 		return 1
 	}

@@ -30,7 +30,6 @@ func TestSuiteAtTinySizes(t *testing.T) {
 	o := DefaultOptions()
 	o.Rounds, o.Sizes, o.NodePortSizes = 1, []int{1}, []int{1}
 	o.NodePortModes = []string{modeEBPF}
-	o.NftSyncMax = 0 // iptables-nft: rules by the full restore alone
 	o.Duration, o.Connections, o.Threads = time.Second, 8, 1
 	o.LatencyModes, o.LatencyServices, o.LatencyWrites, o.LatencyIPTablesWrites = []string{modeEBPF, modeLegacy}, 2, 6, 2
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -61,7 +60,7 @@ func TestSuiteAtTinySizes(t *testing.T) {
 			t.Errorf("%s: requests per endpoint %v, want every endpoint served", name, c.Served)
 		}
 		synced, restored := c.Program > 0 && c.Change > 0, c.Restore > 0
-		if want := map[string][2]bool{modeEBPF: {true, false}, modeLegacy: {true, true}, modeNft: {false, true}}[c.Mode]; synced != want[0] || restored != want[1] {
+		if want := map[string][2]bool{modeEBPF: {true, false}, modeLegacy: {true, true}, modeNft: {true, true}}[c.Mode]; synced != want[0] || restored != want[1] {
 			t.Errorf("%s: sync %v, change %v, full restore %v; want sync %v, restore %v", name, c.Program, c.Change, c.Restore, want[0], want[1])
 		}
 		if c.Mode == modeEBPF && c.Scenario == scenarioClusterIP {

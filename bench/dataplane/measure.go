@@ -14,6 +14,7 @@ import (
 
 	"skiff.dev/skiff/bench"
 	dplane "skiff.dev/skiff/dataplane"
+	"skiff.dev/skiff/dataplane/model"
 )
 
 // The two ways of reaching a service.
@@ -36,14 +37,13 @@ type cellResult struct {
 	Round int `json:"round"`
 	// Program is the time to program all services into a fresh dataplane
 	// (Replace: desired state in memory -> last map write, or
-	// iptables-restore returned); 0 when skipped (iptables-nft above
-	// Options.NftSyncMax).
+	// iptables-restore returned).
 	Program time.Duration `json:"program_ns,omitempty"`
 	// Restore is the time of one full iptables-restore of the same rules
 	// (iptables modes).
 	Restore time.Duration `json:"restore_ns,omitempty"`
 	// Change is the time to program one service whose endpoints changed
-	// afterwards (Upsert); 0 when skipped.
+	// afterwards (an Update of that one service).
 	Change time.Duration `json:"change_ns,omitempty"`
 	// Direct is the no-service path, measured first in the same topology
 	// before the dataplane started; Service is the path through the
@@ -191,12 +191,6 @@ func (r *runner) config(t *topology, mode string) dplane.Config {
 	return cfg
 }
 
-// syncs reports whether the cell programs its services through the
-// dataplane's sync. skiff's iptables-nft sync (iptables-nft-restore
-// --noflush) grows superlinearly with the chains on iptables 1.8.9: above
-// NftSyncMax services the cell loads its rules by the full restore only.
-func (r *runner) syncs(c cell) bool { return c.Mode != modeNft || c.Services <= r.opts.NftSyncMax }
-
 func iptablesBackend(mode string) string {
 	switch mode {
 	case modeLegacy:
@@ -258,13 +252,11 @@ func (r *runner) measureCell(ctx context.Context, res *cellResult) (err error) {
 			return err
 		}
 	}
-	if r.syncs(c) {
-		start := time.Now()
-		if err := dp.Replace(svcs); err != nil {
-			return fmt.Errorf("program %d services: %w", len(svcs), err)
-		}
-		res.Program = time.Since(start)
+	start := time.Now()
+	if err := dp.Replace(ctx, svcs); err != nil {
+		return fmt.Errorf("program %d services: %w", len(svcs), err)
 	}
+	res.Program = time.Since(start)
 	if b != "" {
 		if res.Restore, err = restoreAll(ctx, t.node, b, hooks, svcs); err != nil {
 			return err
@@ -282,7 +274,7 @@ func (r *runner) measureCell(ctx context.Context, res *cellResult) (err error) {
 	}
 	var st *bpfStats
 	if c.Mode == modeEBPF && r.opts.BPFStats {
-		if st, err = openBPFStats(r.cgroups.pods, t.node); err != nil {
+		if st, err = openBPFStats(dp); err != nil {
 			return err
 		}
 		defer func() { err = errors.Join(err, st.close()) }()
@@ -293,17 +285,15 @@ func (r *runner) measureCell(ctx context.Context, res *cellResult) (err error) {
 	}
 	res.Served = be.served()
 
-	if r.syncs(c) {
-		// One endpoint of the first service goes away: the incremental
-		// sync's cost beside kube-proxy's full resync.
-		changed := svcs[0]
-		changed.Endpoints = changed.Endpoints[1:]
-		start := time.Now()
-		if err := dp.Upsert(changed); err != nil {
-			return fmt.Errorf("program one changed service: %w", err)
-		}
-		res.Change = time.Since(start)
+	// One endpoint of the first service goes away: the incremental sync's
+	// cost beside kube-proxy's full resync.
+	changed := svcs[0]
+	changed.Endpoints = changed.Endpoints[1:]
+	start = time.Now()
+	if err := dp.Update(ctx, []model.Service{changed}, nil); err != nil {
+		return fmt.Errorf("program one changed service: %w", err)
 	}
+	res.Change = time.Since(start)
 	return nil
 }
 

@@ -56,10 +56,6 @@ type Options struct {
 	NodePortModes []string `json:"nodeport_modes"`
 	// Endpoints per service.
 	Endpoints int `json:"endpoints"`
-	// NftSyncMax is the most services programmed through skiff's
-	// iptables-nft sync; bigger iptables-nft cells load their rules by a
-	// full iptables-restore only (see runner.syncs).
-	NftSyncMax int `json:"nft_sync_max"`
 	// Duration, Connections and Threads are wrk's -d, -c and -t.
 	Duration    time.Duration `json:"duration_ns"`
 	Connections int           `json:"connections"`
@@ -89,7 +85,6 @@ func DefaultOptions() Options {
 		Modes:                 []string{modeEBPF, modeLegacy, modeNft},
 		NodePortModes:         []string{modeEBPF},
 		Endpoints:             10,
-		NftSyncMax:            1000,
 		Duration:              2 * time.Second,
 		Connections:           32,
 		Threads:               2,
@@ -139,7 +134,6 @@ func (s *Suite) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var((*modeList)(&o.Modes), "dataplane.modes", "comma-separated ClusterIP modes: ebpf, iptables-legacy, iptables-nft")
 	fs.Var((*modeList)(&o.NodePortModes), "dataplane.nodeport-modes", "comma-separated NodePort modes: ebpf, iptables-legacy, iptables-nft")
 	fs.IntVar(&o.Endpoints, "dataplane.endpoints", o.Endpoints, "endpoints per service")
-	fs.IntVar(&o.NftSyncMax, "dataplane.nft-sync-max", o.NftSyncMax, "most services programmed through skiff's iptables-nft sync (--noflush; superlinear); bigger cells load the rules by a full iptables-restore only")
 	fs.DurationVar(&o.Duration, "dataplane.duration", o.Duration, "length of each wrk run (whole seconds)")
 	fs.IntVar(&o.Connections, "dataplane.connections", o.Connections, "wrk connections")
 	fs.IntVar(&o.Threads, "dataplane.threads", o.Threads, "wrk threads")

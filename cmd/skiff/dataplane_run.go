@@ -76,6 +76,9 @@ func newDataplaneRunCommand(logger func() *slog.Logger, node, pinDir *string) *c
 			broadcaster := record.NewBroadcaster(record.WithContext(cmd.Context()))
 			broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
 			defer broadcaster.Shutdown()
+			if cmd.Flags().Changed("min-sync-period") && cfg.MinSyncPeriod == 0 {
+				cfg.MinSyncPeriod = -1 // explicitly none
+			}
 			cfg.NodeName, cfg.PinDir, cfg.IPTablesBackend, cfg.NodePortDevices, cfg.PodDevices = *node, *pinDir, backend, devices, podDevices
 			cfg.Client, cfg.Logger = cs, log
 			cfg.Recorder = broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "skiff-dataplane", Host: *node})
@@ -107,6 +110,7 @@ func newDataplaneRunCommand(logger func() *slog.Logger, node, pinDir *string) *c
 	f.StringSliceVar(&addresses, "nodeport-addresses", nil, "CIDRs of the node addresses that accept NodePort traffic (default: all of the NodePort devices')")
 	f.StringVar(&serviceCIDR, "service-cidr", "10.43.0.0/16", "range of service cluster IPs (gets an unreachable route)")
 	f.StringVar(&clusterCIDR, "cluster-cidr", "10.42.0.0/16", "range of pod IPs (gets an unreachable route)")
+	f.DurationVar(&cfg.MinSyncPeriod, "min-sync-period", 0, "least time between two dataplane syncs after a burst of two; changes meanwhile go in the next sync (default: 1s in iptables mode, as kube-proxy's --iptables-min-sync-period; none in eBPF mode, whose syncs write only what changed)")
 	f.StringVar(&metricsAddr, "metrics-bind-address", "127.0.0.1:10249", "address of the dataplane's /metrics")
 	return cmd
 }

@@ -9,6 +9,7 @@ package iptables
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base32"
 	"errors"
@@ -40,8 +41,9 @@ type Config struct {
 }
 
 // Proxier programs services as iptables rules. It implements
-// model.Programmer; every change rewrites skiff's chains with one
-// iptables-restore, as kube-proxy's full sync does.
+// model.Programmer; every sync (a Replace, or an Update of any number of
+// services) rewrites skiff's chains with one iptables-restore, as
+// kube-proxy's full sync does.
 type Proxier struct {
 	cfg      Config
 	log      *slog.Logger
@@ -93,7 +95,7 @@ func New(cfg Config) (*Proxier, error) {
 	if err := p.ensureHooks(); err != nil {
 		return nil, err
 	}
-	return p, p.sync()
+	return p, p.sync(context.Background())
 }
 
 func binary(backend string) (string, error) {
@@ -126,14 +128,14 @@ func (p *Proxier) ensureHooks() error {
 
 // run runs an iptables command in the node's namespace.
 func (p *Proxier) run(name string, args ...string) error {
-	_, err := p.output(nil, name, args...)
+	_, err := p.output(context.Background(), nil, name, args...)
 	return err
 }
 
-func (p *Proxier) output(stdin []byte, name string, args ...string) ([]byte, error) {
+func (p *Proxier) output(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
 	var out, errb bytes.Buffer
 	err := nsutil.Do(p.cfg.NetNS, func() error {
-		cmd := exec.Command(name, args...)
+		cmd := exec.CommandContext(ctx, name, args...)
 		if stdin != nil {
 			cmd.Stdin = bytes.NewReader(stdin)
 		}
@@ -147,54 +149,76 @@ func (p *Proxier) output(stdin []byte, name string, args ...string) ([]byte, err
 }
 
 // Replace programs exactly these services.
-func (p *Proxier) Replace(svcs []model.Service) error {
+func (p *Proxier) Replace(ctx context.Context, svcs []model.Service) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.services = make(map[types.NamespacedName]model.Service, len(svcs))
 	for _, s := range svcs {
 		p.services[s.Name] = s
 	}
-	return p.sync()
+	return p.sync(ctx)
 }
 
-// Upsert programs one service (a full sync, like kube-proxy's).
-func (p *Proxier) Upsert(svc model.Service) error {
+// Update applies a batch of changes with one iptables-restore (a full
+// sync, like kube-proxy's): the cost of a sync does not depend on how
+// many services changed, so callers batch changes (proxy.Config's
+// MinSyncPeriod).
+func (p *Proxier) Update(ctx context.Context, upsert []model.Service, remove []types.NamespacedName) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.services[svc.Name] = svc
-	return p.sync()
-}
-
-// Delete removes one service.
-func (p *Proxier) Delete(name types.NamespacedName) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	delete(p.services, name)
-	return p.sync()
+	for _, name := range remove {
+		delete(p.services, name)
+	}
+	for _, s := range upsert {
+		p.services[s.Name] = s
+	}
+	return p.sync(ctx)
 }
 
 // sync writes the nat and filter tables' skiff chains in one
 // iptables-restore --noflush, deleting chains of services that are gone.
-func (p *Proxier) sync() error {
-	existing, err := p.existingChains()
+// The restore is atomic: when it fails, the kernel keeps the previous
+// rules, and the next sync writes the whole desired state again.
+func (p *Proxier) sync(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	existing, err := p.existingChains(ctx)
 	if err != nil {
 		return err
 	}
-	var svcs []model.Service
+	svcs := make([]model.Service, 0, len(p.services))
 	for _, s := range p.services {
 		svcs = append(svcs, s)
 	}
 	sort.Slice(svcs, func(i, j int) bool { return svcs[i].Name.String() < svcs[j].Name.String() })
 	rules := Render(svcs, p.cfg.ClusterCIDRs, existing)
-	if _, err := p.output(rules, p.iptables+"-restore", "-w", "--noflush"); err != nil {
+	if p.iptables == "iptables-nft" {
+		rules = fetchWholeTable(rules)
+	}
+	if _, err := p.output(ctx, rules, p.iptables+"-restore", "-w", "--noflush"); err != nil {
 		return fmt.Errorf("iptables-restore: %w", err)
 	}
 	return nil
 }
 
+// fetchWholeTable makes iptables-nft-restore --noflush read the nat table
+// in one dump. Otherwise it keeps the name of every chain the input names
+// in a sorted list (quadratic in the number of chains; iptables 1.8.x
+// nft-cache.c) and fetches each chain and its rules with a request of its
+// own: a sync of 1,000 services took 3.5 s, of 10,000 minutes. A command
+// that names no chain makes it fetch the whole table at once instead; -Z,
+// which zeroes the table's packet and byte counters, is the one such
+// command that leaves rules and chains alone. The counters of nat rules
+// count new connections only; iptables-save -c shows them since the last
+// sync.
+func fetchWholeTable(rules []byte) []byte {
+	return bytes.Replace(rules, []byte("*nat\n"), []byte("*nat\n-Z\n"), 1)
+}
+
 // existingChains lists skiff's service chains in the nat table.
-func (p *Proxier) existingChains() (map[string]bool, error) {
-	out, err := p.output(nil, p.iptables+"-save", "-t", "nat")
+func (p *Proxier) existingChains(ctx context.Context) (map[string]bool, error) {
+	out, err := p.output(ctx, nil, p.iptables+"-save", "-t", "nat")
 	if err != nil {
 		return nil, err
 	}
@@ -402,7 +426,7 @@ func Cleanup(netnsPath, backend string) error {
 		for p.run(p.iptables, rule...) == nil {
 		}
 	}
-	chains, err := p.existingChains()
+	chains, err := p.existingChains(context.Background())
 	if err != nil {
 		return err
 	}
@@ -424,7 +448,11 @@ func Cleanup(netnsPath, backend string) error {
 		fmt.Fprintf(&in, ":%s - [0:0]\n-X %s\n", c, c)
 	}
 	in.WriteString("COMMIT\n")
-	if _, err := p.output(in.Bytes(), p.iptables+"-restore", "-w", "--noflush"); err != nil {
+	rules := in.Bytes()
+	if p.iptables == "iptables-nft" {
+		rules = fetchWholeTable(rules)
+	}
+	if _, err := p.output(context.Background(), rules, p.iptables+"-restore", "-w", "--noflush"); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

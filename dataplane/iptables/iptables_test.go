@@ -1,6 +1,7 @@
 package iptables
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"testing"
@@ -66,22 +67,35 @@ func TestProxierInNamespace(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			ctx := context.Background()
 			s := svc("web", "10.244.1.2", "10.244.1.3")
 			s.AffinityTimeout = 600e9
-			if err := p.Upsert(s); err != nil {
+			other := svc("api", "10.244.2.2")
+			other.ClusterIP = netip.MustParseAddr("10.96.0.11")
+			other.Ports[0].NodePort = 30081
+			if err := p.Update(ctx, []model.Service{s, other}, nil); err != nil {
 				t.Fatal(err)
 			}
 			save := ns.Exec(t, bin+"-save")
-			for _, want := range []string{"-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES", "--mode random --probability 0.5", "--to-destination 10.244.1.3:8080", "--rcheck --seconds 600"} {
+			for _, want := range []string{"-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES", "--mode random --probability 0.5", "--to-destination 10.244.1.3:8080", "--rcheck --seconds 600", "--to-destination 10.244.2.2:8080"} {
 				if !strings.Contains(save, want) {
 					t.Fatalf("%s-save lacks %q:\n%s", bin, want, save)
 				}
 			}
-			if err := p.Delete(s.Name); err != nil {
+			// One batch removes a service and changes the other.
+			other.Endpoints[0].Addr = netip.MustParseAddr("10.244.2.3")
+			if err := p.Update(ctx, []model.Service{other}, []types.NamespacedName{s.Name}); err != nil {
+				t.Fatal(err)
+			}
+			save = ns.Exec(t, bin+"-save")
+			if strings.Contains(save, "default/web") || strings.Contains(save, "10.244.2.2:8080") || !strings.Contains(save, "--to-destination 10.244.2.3:8080") {
+				t.Fatalf("after removing web and moving api's endpoint:\n%s", save)
+			}
+			if err := p.Replace(ctx, nil); err != nil {
 				t.Fatal(err)
 			}
 			if save := ns.Exec(t, bin+"-save"); strings.Contains(save, "KUBE-SEP-") || strings.Contains(save, "KUBE-SVC-") {
-				t.Fatalf("chains of a deleted service remain:\n%s", save)
+				t.Fatalf("chains of deleted services remain:\n%s", save)
 			}
 			if err := Cleanup(ns.Path, backend); err != nil {
 				t.Fatal(err)

@@ -70,6 +70,7 @@ func (lb *LB) AttachCgroup(path string) error {
 		if err := lb.attach("cgroup_"+cp.name, prog, matches, create); err != nil {
 			return fmt.Errorf("attach %s to %s: %w", cp.name, path, err)
 		}
+		lb.noteHook(prog, cp.name)
 	}
 	return nil
 }
@@ -130,6 +131,11 @@ func (lb *LB) attachTC(netnsPath, dev string, mode TCMode, hooks []tcHook) error
 			if err != nil {
 				return fmt.Errorf("attach %s to %s: %w", h.name, dev, err)
 			}
+			dir := "ingress"
+			if h.attach == ebpf.AttachTCXEgress {
+				dir = "egress"
+			}
+			lb.noteHook(h.prog, dev+" "+dir)
 		}
 		return nil
 	})

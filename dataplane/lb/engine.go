@@ -1,9 +1,11 @@
 package lb
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -39,7 +41,9 @@ type engine struct {
 	// writes counts the map writes applied, for metrics and tests.
 	writes uint64
 
-	fes     map[feKey]*feState
+	fes map[feKey]*feState
+	// owned indexes fes by owner: the frontends in the mirror that each
+	// service holds, including one whose removal failed and is retried.
 	owned   map[types.NamespacedName]map[feKey]struct{}
 	feIDs   *idAllocator
 	beIDs   *idAllocator
@@ -209,12 +213,7 @@ func (e *engine) planFrontend(tx *txn, w *want) error {
 		e.fes[w.key] = fe
 		tx.statsResets = append(tx.statsResets, id)
 	}
-	if fe.owner != w.owner && fe.owner != (types.NamespacedName{}) {
-		if keys := e.owned[fe.owner]; keys != nil {
-			delete(keys, w.key)
-		}
-	}
-	fe.owner = w.owner
+	e.setOwner(fe, w.owner)
 
 	// Backends.
 	wanted := make(map[beKey]struct{}, len(w.backends))
@@ -343,10 +342,31 @@ func (e *engine) planDelete(tx *txn, fe *feState) {
 	}
 	tx.finalize = append(tx.finalize, func() {
 		if fe.empty() && e.fes[fe.key] == fe {
+			e.setOwner(fe, types.NamespacedName{})
 			delete(e.fes, fe.key)
 			e.feIDs.free(fe.id)
 		}
 	})
+}
+
+// setOwner makes owner hold fe, in fe and in the owned index.
+func (e *engine) setOwner(fe *feState, owner types.NamespacedName) {
+	if fe.owner == owner {
+		return
+	}
+	if keys := e.owned[fe.owner]; keys != nil {
+		delete(keys, fe.key)
+		if len(keys) == 0 {
+			delete(e.owned, fe.owner)
+		}
+	}
+	fe.owner = owner
+	if owner != (types.NamespacedName{}) {
+		if e.owned[owner] == nil {
+			e.owned[owner] = make(map[feKey]struct{})
+		}
+		e.owned[owner][fe.key] = struct{}{}
+	}
 }
 
 // arrangeSlots places the active backend ids in slots: an id keeps its
@@ -380,8 +400,10 @@ func arrangeSlots(cur, active []uint32) []uint32 {
 }
 
 // apply writes the transaction's phases in order and stops at the first
-// failure; the mirror then holds exactly what the kernel accepted.
-func (e *engine) apply(tx *txn) error {
+// failure, or between phases when ctx ends; the mirror then holds exactly
+// what the kernel accepted, and every phase boundary is a state the
+// programs may see.
+func (e *engine) apply(ctx context.Context, tx *txn) error {
 	defer func() {
 		for _, f := range tx.finalize {
 			f()
@@ -406,6 +428,9 @@ func (e *engine) apply(tx *txn) error {
 		func() error { return tx.revNATDels.apply(e.revNAT, "rev_nat") },
 	}
 	for _, step := range steps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if err := step(); err != nil {
 			return err
 		}
@@ -413,26 +438,52 @@ func (e *engine) apply(tx *txn) error {
 	return nil
 }
 
-// putMaglev builds each table in a fresh inner map and swaps it in.
+// putMaglev builds each table in a fresh inner map, then swaps the new
+// maps in. After every update of a map-of-maps the kernel waits for an RCU
+// grace period (milliseconds), so that no program still uses the old inner
+// map when the call returns: the swaps go in batches of maglevBatch, one
+// wait per batch instead of one per table.
 func (e *engine) putMaglev(ops []maglevPut) error {
 	keys := make([]uint32, e.maglevSize)
 	for i := range keys {
 		keys[i] = uint32(i)
 	}
-	for _, op := range ops {
+	for start := 0; start < len(ops); start += maglevBatch {
+		if err := e.swapMaglev(ops[start:min(start+maglevBatch, len(ops))], keys); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// swapMaglev fills an inner map per table and installs them all with one
+// batch update of the outer map; each swap is atomic for the programs.
+func (e *engine) swapMaglev(ops []maglevPut, keys []uint32) error {
+	ids := make([]uint32, len(ops))
+	fds := make([]uint32, len(ops))
+	inners := make([]*ebpf.Map, 0, len(ops))
+	defer func() {
+		for _, m := range inners {
+			m.Close() // the outer map holds its own reference
+		}
+	}()
+	for i, op := range ops {
 		inner, err := ebpf.NewMap(e.maglevInner)
 		if err != nil {
 			return &MapError{Map: "maglev inner", Err: err}
 		}
-		_, err = inner.BatchUpdate(keys, op.table, nil)
-		if err == nil {
-			err = e.maglevOuter.Update(op.id, inner, ebpf.UpdateAny)
+		inners = append(inners, inner)
+		if _, err := inner.BatchUpdate(keys, op.table, nil); err != nil {
+			return &MapError{Map: "maglev inner", Err: err}
 		}
-		inner.Close()
-		if err != nil {
-			return &MapError{Map: "maglev", Err: err}
-		}
+		ids[i], fds[i] = op.id, uint32(inner.FD())
+	}
+	n, err := e.maglevOuter.BatchUpdate(ids, fds, nil)
+	for _, op := range ops[:n] {
 		op.done()
+	}
+	if err != nil {
+		return &MapError{Map: "maglev", Err: err}
 	}
 	return nil
 }
@@ -451,45 +502,129 @@ func (e *engine) resetStats(ids []uint32) error {
 	return nil
 }
 
-// Replace makes the maps hold exactly these services.
-func (e *engine) Replace(svcs []model.Service) error {
+// sync plans one batch of changes and applies it: every service in
+// upsert gets exactly its frontends, the services in remove lose theirs,
+// and with replace every frontend that no service in upsert claims goes
+// too, with the orphans of pinned maps. A frontend moves from one service
+// to another when its holder lets go of it in the same batch; one that
+// another service holds and keeps is refused to the newcomer (a
+// model.ServiceError), as is one claimed by an earlier service of the
+// batch. Unless replace, only the frontends of the services named are
+// looked at.
+//
+// Frontends that go are deleted first, in a transaction of their own, so
+// that a batch that removes some and adds others needs room for the
+// result only. When the writes still find a map full, each service of a
+// batch is synced alone and the error goes to those that do not fit.
+func (e *engine) sync(ctx context.Context, upsert []model.Service, remove []types.NamespacedName, replace bool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	tx := e.newTxn()
-	owned := make(map[types.NamespacedName]map[feKey]struct{}, len(svcs))
-	claimed := make(map[feKey]types.NamespacedName)
+	err := e.syncLocked(ctx, upsert, remove, replace)
+	// A service that failed to plan (no free id) failed alone already;
+	// a write that found a map full stopped the whole batch.
+	if _, rest := model.SplitErrors(err); len(upsert) < 2 || !errors.Is(rest, ErrMapFull) || ctx.Err() != nil {
+		return err
+	}
+	// The mirror is exact after a failed write: each service now writes
+	// only what it still lacks.
 	var errs []error
-	for i := range svcs {
-		keys := make(map[feKey]struct{})
-		for _, f := range svcs[i].Frontends() {
-			w := toWant(&f)
-			if other, dup := claimed[w.key]; dup {
-				errs = append(errs, fmt.Errorf("service %s: frontend %s already used by %s", f.Service, frontendString(w.key), other))
-				continue
-			}
-			claimed[w.key] = f.Service
-			if err := e.planFrontend(tx, &w); err != nil {
-				errs = append(errs, fmt.Errorf("service %s: %w", f.Service, err))
-				continue
-			}
-			keys[w.key] = struct{}{}
+	for i := range upsert {
+		err := e.syncLocked(ctx, upsert[i:i+1], nil, false)
+		byService, rest := model.SplitErrors(err)
+		for name, err := range byService {
+			errs = append(errs, &model.ServiceError{Service: name, Err: err})
 		}
-		owned[svcs[i].Name] = keys
-	}
-	for k, fe := range e.fes {
-		if !inOwned(owned, fe.owner, k) {
-			e.planDelete(tx, fe)
+		if rest != nil {
+			errs = append(errs, &model.ServiceError{Service: upsert[i].Name, Err: rest})
 		}
 	}
-	e.planOrphans(tx)
-	e.owned = owned
-	errs = append(errs, e.apply(tx))
 	return errors.Join(errs...)
 }
 
-func inOwned(owned map[types.NamespacedName]map[feKey]struct{}, owner types.NamespacedName, k feKey) bool {
-	_, ok := owned[owner][k]
-	return ok
+func (e *engine) syncLocked(ctx context.Context, upsert []model.Service, remove []types.NamespacedName, replace bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	wants := make([][]want, len(upsert))
+	newKeys := make(map[types.NamespacedName]map[feKey]struct{}, len(upsert))
+	for i := range upsert {
+		keys := make(map[feKey]struct{})
+		for _, f := range upsert[i].Frontends() {
+			w := toWant(&f)
+			wants[i] = append(wants[i], w)
+			keys[w.key] = struct{}{}
+		}
+		newKeys[upsert[i].Name] = keys
+	}
+	removing := make(map[types.NamespacedName]bool, len(remove))
+	for _, name := range remove {
+		removing[name] = true
+	}
+	// The frontends that may go: those of the services named (all of
+	// them with replace).
+	var stale []feKey
+	if replace {
+		stale = slices.Collect(maps.Keys(e.fes))
+	} else {
+		for name := range removing {
+			stale = slices.AppendSeq(stale, maps.Keys(e.owned[name]))
+		}
+		for name := range newKeys {
+			stale = slices.AppendSeq(stale, maps.Keys(e.owned[name]))
+		}
+	}
+	// keeps reports whether owner, which holds frontend k, still does
+	// after this sync.
+	keeps := func(owner types.NamespacedName, k feKey) bool {
+		if keys, ok := newKeys[owner]; ok {
+			_, ok := keys[k]
+			return ok
+		}
+		return !replace && !removing[owner]
+	}
+
+	tx := e.newTxn()
+	claimed := make(map[feKey]types.NamespacedName)
+	var errs []error
+	for i := range upsert {
+		name := upsert[i].Name
+		for j := range wants[i] {
+			w := &wants[i][j]
+			other, taken := claimed[w.key]
+			if fe := e.fes[w.key]; !taken && fe != nil && fe.owner != name && fe.owner != (types.NamespacedName{}) && keeps(fe.owner, w.key) {
+				other, taken = fe.owner, true
+			}
+			if taken {
+				errs = append(errs, &model.ServiceError{Service: name, Err: fmt.Errorf("frontend %s already used by %s", frontendString(w.key), other)})
+				continue
+			}
+			// A frontend that fails to plan (no free id, a full map) keeps
+			// what it had; the next sync retries it.
+			claimed[w.key] = name
+			if err := e.planFrontend(tx, w); err != nil {
+				errs = append(errs, &model.ServiceError{Service: name, Err: err})
+			}
+		}
+	}
+	del := e.newTxn()
+	deleted := make(map[feKey]bool)
+	for _, k := range stale {
+		if _, ok := claimed[k]; ok || deleted[k] {
+			continue
+		}
+		if fe := e.fes[k]; fe != nil {
+			e.planDelete(del, fe)
+			deleted[k] = true
+		}
+	}
+	if replace {
+		e.planOrphans(del)
+	}
+	if err := e.apply(ctx, del); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	errs = append(errs, e.apply(ctx, tx))
+	return errors.Join(errs...)
 }
 
 // planOrphans deletes entries found in pinned maps that no frontend owns.
@@ -505,53 +640,6 @@ func (e *engine) planOrphans(tx *txn) {
 	for _, id := range o.revNAT {
 		tx.revNATDels.add(id, func() {})
 	}
-}
-
-// Upsert programs one service.
-func (e *engine) Upsert(svc model.Service) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	tx := e.newTxn()
-	keys := make(map[feKey]struct{})
-	var errs []error
-	for _, f := range svc.Frontends() {
-		w := toWant(&f)
-		if fe := e.fes[w.key]; fe != nil && fe.owner != svc.Name && fe.owner != (types.NamespacedName{}) {
-			if _, still := e.owned[fe.owner][w.key]; still {
-				errs = append(errs, fmt.Errorf("service %s: frontend %s already used by %s", svc.Name, frontendString(w.key), fe.owner))
-				continue
-			}
-		}
-		if err := e.planFrontend(tx, &w); err != nil {
-			errs = append(errs, fmt.Errorf("service %s: %w", svc.Name, err))
-			continue
-		}
-		keys[w.key] = struct{}{}
-	}
-	for k := range e.owned[svc.Name] {
-		if _, ok := keys[k]; !ok {
-			if fe := e.fes[k]; fe != nil && fe.owner == svc.Name {
-				e.planDelete(tx, fe)
-			}
-		}
-	}
-	e.owned[svc.Name] = keys
-	errs = append(errs, e.apply(tx))
-	return errors.Join(errs...)
-}
-
-// Delete removes one service's frontends.
-func (e *engine) Delete(name types.NamespacedName) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	tx := e.newTxn()
-	for k := range e.owned[name] {
-		if fe := e.fes[k]; fe != nil && fe.owner == name {
-			e.planDelete(tx, fe)
-		}
-	}
-	delete(e.owned, name)
-	return e.apply(tx)
 }
 
 // takeRemovedUDP returns and forgets the UDP backends removed since the

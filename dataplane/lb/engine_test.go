@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,9 +21,10 @@ import (
 // element it writes, so a test can inspect each intermediate state the
 // BPF programs could observe.
 type fakeMap[K comparable, V any] struct {
-	m     map[K]V
-	limit int
-	after func()
+	m          map[K]V
+	limit      int
+	failDelete error // returned by every deletion while set
+	after      func()
 }
 
 func newFake[K comparable, V any]() *fakeMap[K, V] {
@@ -43,6 +45,9 @@ func (f *fakeMap[K, V]) Update(key, value any, _ ebpf.MapUpdateFlags) error {
 }
 
 func (f *fakeMap[K, V]) Delete(key any) error {
+	if f.failDelete != nil {
+		return f.failDelete
+	}
 	if _, ok := f.m[key.(K)]; !ok {
 		return ebpf.ErrKeyNotExist
 	}
@@ -103,6 +108,11 @@ func fakeEngine() (*engine, *fakeMaps) {
 		beIDs: newIDAllocator(1 << 20),
 	}
 	return e, f
+}
+
+// upsert programs one service, as the proxy's sync of one changed service does.
+func upsert(e *engine, svc model.Service) error {
+	return e.sync(context.Background(), []model.Service{svc}, nil, false)
 }
 
 func churnService(active []int) model.Service {
@@ -190,7 +200,7 @@ func TestSyncNeverExposesStaleOrMissingBackends(t *testing.T) {
 			allowed = nil // first sync: nothing to compare against
 		}
 		before := e.writes
-		if err := e.Upsert(svc); err != nil {
+		if err := upsert(e, svc); err != nil {
 			t.Fatalf("iteration %d: %v", iter, err)
 		}
 		if len(failures) > 0 {
@@ -216,14 +226,14 @@ func TestSyncNeverExposesStaleOrMissingBackends(t *testing.T) {
 
 	// No change, no writes.
 	before := e.writes
-	if err := e.Upsert(churnService(prev)); err != nil {
+	if err := upsert(e, churnService(prev)); err != nil {
 		t.Fatal(err)
 	}
 	if e.writes != before {
 		t.Fatalf("an unchanged service cost %d writes", e.writes-before)
 	}
 	// Deleting the service empties the maps.
-	if err := e.Delete(churnService(nil).Name); err != nil {
+	if err := e.sync(context.Background(), nil, []types.NamespacedName{churnService(nil).Name}, false); err != nil {
 		t.Fatal(err)
 	}
 	if len(f.svc.m)+len(f.be.m)+len(f.rev.m) != 0 || len(e.fes) != 0 {
@@ -253,7 +263,7 @@ func TestSyncMapFull(t *testing.T) {
 	e, f := fakeEngine()
 	f.be.limit = 3
 	svc := churnService([]int{1, 2, 3, 4, 5})
-	err := e.Upsert(svc)
+	err := upsert(e, svc)
 	if !errors.Is(err, ErrMapFull) {
 		t.Fatalf("upsert into a full map: %v, want ErrMapFull", err)
 	}
@@ -266,7 +276,7 @@ func TestSyncMapFull(t *testing.T) {
 	}
 	f.be.limit = 0
 	before := e.writes
-	if err := e.Upsert(svc); err != nil {
+	if err := upsert(e, svc); err != nil {
 		t.Fatal(err)
 	}
 	// 2 missing backends, 5 slots, 1 master, 1 rev-NAT entry.
@@ -300,16 +310,213 @@ func TestSyncFrontendConflict(t *testing.T) {
 	a := churnService([]int{1})
 	b := churnService([]int{2})
 	b.Name.Name = "other"
-	if err := e.Upsert(a); err != nil {
+	if err := upsert(e, a); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Upsert(b); err == nil {
+	if err := upsert(e, b); err == nil {
 		t.Fatal("a second service took an existing ClusterIP:port")
 	}
-	if err := e.Replace([]model.Service{a, b}); err == nil {
+	if err := e.sync(context.Background(), []model.Service{a, b}, nil, true); err == nil {
 		t.Fatal("Replace accepted two services with one frontend")
 	}
 	if fe := e.fes[feKey{addr: be32(a.ClusterIP), port: be16(80), proto: 6}]; fe == nil || fe.owner != a.Name {
 		t.Fatalf("frontend owner after conflict: %+v", fe)
+	}
+}
+
+// svcNamed is a one-port ClusterIP service with the given address and
+// endpoints (10.244.0.x).
+func svcNamed(name, clusterIP string, eps ...int) model.Service {
+	s := churnService(eps)
+	s.Name.Name = name
+	s.ClusterIP = netip.MustParseAddr(clusterIP)
+	return s
+}
+
+func keyOf(clusterIP string) feKey {
+	return feKey{addr: be32(netip.MustParseAddr(clusterIP)), port: be16(80), proto: uint8(model.TCP)}
+}
+
+// checkOwners checks who holds each frontend, in the mirror and in the
+// owned index, and what the maps reach through it.
+func checkOwners(t *testing.T, e *engine, f *fakeMaps, want map[string]string, reach map[string][]int) {
+	t.Helper()
+	if len(e.fes) != len(want) {
+		t.Errorf("%d frontends in the mirror, want %d", len(e.fes), len(want))
+	}
+	n := 0
+	for _, keys := range e.owned {
+		n += len(keys)
+	}
+	if n != len(want) {
+		t.Errorf("%d frontends in the owned index, want %d: %v", n, len(want), e.owned)
+	}
+	for ip, owner := range want {
+		fe := e.fes[keyOf(ip)]
+		if fe == nil || fe.owner.Name != owner {
+			t.Errorf("frontend %s: %+v, want it held by %s", ip, fe, owner)
+			continue
+		}
+		if _, ok := e.owned[fe.owner][fe.key]; !ok {
+			t.Errorf("frontend %s is not indexed under %s", ip, owner)
+		}
+		got, err := reachable(f, keyOf(ip))
+		if err != nil {
+			t.Errorf("frontend %s: %v", ip, err)
+		}
+		exp := make(map[netip.Addr]bool)
+		for _, ep := range churnService(reach[ip]).Endpoints {
+			exp[ep.Addr] = true
+		}
+		if fmt.Sprint(got) != fmt.Sprint(exp) {
+			t.Errorf("frontend %s reaches %v, want %v", ip, got, exp)
+		}
+	}
+	if len(f.svc.m) == 0 && len(want) > 0 {
+		t.Error("the services map is empty")
+	}
+	var masters int
+	for k := range f.svc.m {
+		if k.Slot == 0 {
+			masters++
+		}
+	}
+	if masters != len(want) || len(f.rev.m) != len(want) {
+		t.Errorf("%d master entries and %d rev-NAT entries, want %d", masters, len(f.rev.m), len(want))
+	}
+}
+
+// One batch moves a frontend from one service to another (the first
+// changed its cluster IP, the second took the old one), whatever the
+// order of the two in the batch; the frontend never reaches a missing
+// backend meanwhile.
+func TestSyncMovesFrontendInOneBatch(t *testing.T) {
+	for _, order := range []string{"releaser first", "taker first"} {
+		t.Run(order, func(t *testing.T) {
+			e, f := fakeEngine()
+			ctx := context.Background()
+			a, b := svcNamed("a", "10.96.0.1", 1, 2), svcNamed("b", "10.96.0.2", 3)
+			if err := e.sync(ctx, []model.Service{a, b}, nil, true); err != nil {
+				t.Fatal(err)
+			}
+			checkOwners(t, e, f, map[string]string{"10.96.0.1": "a", "10.96.0.2": "b"}, map[string][]int{"10.96.0.1": {1, 2}, "10.96.0.2": {3}})
+			var failures []string
+			f.svc.after = func() {
+				for _, ip := range []string{"10.96.0.1", "10.96.0.3"} {
+					if _, err := reachable(f, keyOf(ip)); err != nil {
+						failures = append(failures, err.Error())
+					}
+				}
+			}
+			f.be.after = f.svc.after
+			a2, b2 := svcNamed("a", "10.96.0.3", 1, 2), svcNamed("b", "10.96.0.1", 4)
+			batch := []model.Service{a2, b2}
+			if order == "taker first" {
+				batch = []model.Service{b2, a2}
+			}
+			if err := e.sync(ctx, batch, nil, false); err != nil {
+				t.Fatal(err)
+			}
+			if len(failures) > 0 {
+				t.Fatal(failures)
+			}
+			checkOwners(t, e, f, map[string]string{"10.96.0.1": "b", "10.96.0.3": "a"}, map[string][]int{"10.96.0.1": {4}, "10.96.0.3": {1, 2}})
+			if len(f.be.m) != 3 {
+				t.Fatalf("%d backend entries, want 3", len(f.be.m))
+			}
+			// A service that keeps its frontend does not lose it to a
+			// newcomer in the same batch, nor to one in a later batch.
+			c := svcNamed("c", "10.96.0.1", 5)
+			err := e.sync(ctx, []model.Service{c, b2}, nil, false)
+			if byService, rest := model.SplitErrors(err); len(byService) != 1 || byService[c.Name] == nil || rest != nil {
+				t.Fatalf("a newcomer took a kept frontend: %v", err)
+			}
+			checkOwners(t, e, f, map[string]string{"10.96.0.1": "b", "10.96.0.3": "a"}, map[string][]int{"10.96.0.1": {4}, "10.96.0.3": {1, 2}})
+		})
+	}
+}
+
+// One batch removes services and upserts others, one of which takes a
+// removed service's frontend. The removals are written first: the batch
+// needs room for its result only (and for the frontends that change hands,
+// their old and new backends).
+func TestSyncRemoveAndUpsertInOneBatch(t *testing.T) {
+	e, f := fakeEngine()
+	ctx := context.Background()
+	a, b, old := svcNamed("a", "10.96.0.1", 1, 2, 3), svcNamed("b", "10.96.0.2", 4), svcNamed("old", "10.96.0.9", 8)
+	if err := e.sync(ctx, []model.Service{a, b, old}, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	// 5 backends now, 4 after the batch, 5 at most meanwhile.
+	f.be.limit = 5
+	c, d := svcNamed("c", "10.96.0.9", 5), svcNamed("d", "10.96.0.4", 6, 7)
+	if err := e.sync(ctx, []model.Service{c, d}, []types.NamespacedName{a.Name, old.Name}, false); err != nil {
+		t.Fatal(err)
+	}
+	checkOwners(t, e, f, map[string]string{"10.96.0.9": "c", "10.96.0.2": "b", "10.96.0.4": "d"},
+		map[string][]int{"10.96.0.9": {5}, "10.96.0.2": {4}, "10.96.0.4": {6, 7}})
+	if len(f.be.m) != 4 {
+		t.Fatalf("%d backend entries, want 4", len(f.be.m))
+	}
+	// Removing and upserting the same service: the upsert wins.
+	if err := e.sync(ctx, []model.Service{b}, []types.NamespacedName{b.Name}, false); err != nil {
+		t.Fatal(err)
+	}
+	checkOwners(t, e, f, map[string]string{"10.96.0.9": "c", "10.96.0.2": "b", "10.96.0.4": "d"},
+		map[string][]int{"10.96.0.9": {5}, "10.96.0.2": {4}, "10.96.0.4": {6, 7}})
+	// Replace drops what it does not name.
+	if err := e.sync(ctx, []model.Service{d}, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	checkOwners(t, e, f, map[string]string{"10.96.0.4": "d"}, map[string][]int{"10.96.0.4": {6, 7}})
+}
+
+// A removal whose writes fail is retried by naming the service again.
+func TestSyncRetriesFailedRemoval(t *testing.T) {
+	e, f := fakeEngine()
+	ctx := context.Background()
+	a, b := svcNamed("a", "10.96.0.1", 1), svcNamed("b", "10.96.0.2", 2)
+	if err := e.sync(ctx, []model.Service{a, b}, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.failDelete = unix.EIO
+	if err := e.sync(ctx, nil, []types.NamespacedName{a.Name}, false); err == nil {
+		t.Fatal("a failed removal reported no error")
+	}
+	// Meanwhile another service may not take the frontend.
+	c := svcNamed("c", "10.96.0.1", 3)
+	f.svc.failDelete = nil
+	if err := e.sync(ctx, []model.Service{c}, nil, false); err == nil {
+		t.Fatal("a service took the frontend of one whose removal is pending")
+	}
+	if err := e.sync(ctx, nil, []types.NamespacedName{a.Name}, false); err != nil {
+		t.Fatal(err)
+	}
+	checkOwners(t, e, f, map[string]string{"10.96.0.2": "b"}, map[string][]int{"10.96.0.2": {2}})
+	if len(f.be.m) != 1 {
+		t.Fatalf("%d backend entries, want 1", len(f.be.m))
+	}
+}
+
+// In a batch, a service that does not fit in a full map fails alone: the
+// others are programmed.
+func TestSyncBatchMapFull(t *testing.T) {
+	e, f := fakeEngine()
+	f.be.limit = 3
+	small, big, other := svcNamed("small", "10.96.0.1", 1), svcNamed("big", "10.96.0.2", 2, 3, 4), svcNamed("other", "10.96.0.3", 5)
+	// The batch's backends fail to write at big's second: the phases that
+	// would make small and other reachable never run in the batch.
+	err := e.sync(context.Background(), []model.Service{small, other, big}, nil, false)
+	byService, rest := model.SplitErrors(err)
+	if len(byService) != 1 || !errors.Is(byService[big.Name], ErrMapFull) || rest != nil {
+		t.Fatalf("errors %v, want ErrMapFull for %s alone", err, big.Name)
+	}
+	if _, ok := e.owned[big.Name]; !ok {
+		t.Fatalf("the failed service lost track of its frontend")
+	}
+	for _, ip := range []string{"10.96.0.1", "10.96.0.3"} {
+		if got, err := reachable(f, keyOf(ip)); err != nil || len(got) != 1 {
+			t.Fatalf("frontend %s reaches %v, %v", ip, got, err)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -16,13 +17,16 @@ var _ model.Programmer = (*LB)(nil)
 // Replace makes the maps hold exactly these services and writes only what
 // differs from their current contents: after a restart with pinned maps,
 // an unchanged cluster costs no writes.
-func (lb *LB) Replace(services []model.Service) error { return lb.eng.Replace(services) }
+func (lb *LB) Replace(ctx context.Context, services []model.Service) error {
+	return lb.eng.sync(ctx, services, nil, true)
+}
 
-// Upsert programs one service; only its changed entries are written.
-func (lb *LB) Upsert(service model.Service) error { return lb.eng.Upsert(service) }
-
-// Delete removes one service.
-func (lb *LB) Delete(name types.NamespacedName) error { return lb.eng.Delete(name) }
+// Update programs the services in upsert and removes those in remove in
+// one sync; only their changed entries are written, each map in one
+// batch per phase.
+func (lb *LB) Update(ctx context.Context, upsert []model.Service, remove []types.NamespacedName) error {
+	return lb.eng.sync(ctx, upsert, remove, false)
+}
 
 // TakeRemovedUDPBackends returns the UDP backends removed since the last
 // call, whose connected sockets should be destroyed.

@@ -119,6 +119,7 @@ type LB struct {
 	mu      sync.Mutex
 	links   []link.Link
 	closers []func() error
+	hooks   map[*ebpf.Program][]string // where each program is attached, for Stats
 }
 
 // Load loads the programs and maps. With a PinDir, maps already pinned

@@ -25,6 +25,7 @@ const (
 	ctFlagSeenReply    = 1 << 2
 	ctDirReply         = 1
 	batchChunk         = 8192
+	maglevBatch        = 512 // inner maps open at once while their tables are swapped in
 	maxSlotsPerService = 1<<16 - 1
 )
 

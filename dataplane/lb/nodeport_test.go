@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -484,7 +485,7 @@ func TestMapFullIsReported(t *testing.T) {
 	}
 	defer lb.Close()
 	svc := npService(model.TCP, false, npBackend{addr: "10.244.1.2"}, npBackend{addr: "10.244.1.3"}, npBackend{addr: "10.244.1.4"})
-	err = lb.Upsert(svc)
+	err = lb.Update(context.Background(), []model.Service{svc}, nil)
 	if !errors.Is(err, ErrMapFull) {
 		t.Fatalf("upsert beyond the map sizes: %v, want ErrMapFull", err)
 	}

@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,7 +106,7 @@ func TestPinnedTakeover(t *testing.T) {
 	}
 	defer second.Close()
 	t.Run("the restarted process writes nothing for an unchanged cluster", func(t *testing.T) {
-		if err := second.Replace([]model.Service{svc}); err != nil {
+		if err := second.Replace(context.Background(), []model.Service{svc}); err != nil {
 			t.Fatal(err)
 		}
 		if second.eng.writes != 0 {
@@ -191,7 +192,7 @@ func TestPinnedMaglevResize(t *testing.T) {
 		if err != nil {
 			t.Fatalf("load with Maglev size %d: %v", size, err)
 		}
-		if err := l.Replace([]model.Service{svc}); err != nil {
+		if err := l.Replace(context.Background(), []model.Service{svc}); err != nil {
 			t.Fatalf("sync with Maglev size %d: %v", size, err)
 		}
 		var id, inner uint32

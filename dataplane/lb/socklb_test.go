@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -101,7 +102,7 @@ func testService(eps []model.Endpoint) model.Service {
 
 func mustUpsert(t *testing.T, lb *LB, svc model.Service) {
 	t.Helper()
-	if err := lb.Upsert(svc); err != nil {
+	if err := lb.Update(context.Background(), []model.Service{svc}, nil); err != nil {
 		t.Fatalf("upsert: %v", err)
 	}
 }
@@ -380,5 +381,43 @@ func TestSocketLBInternalTrafficLocal(t *testing.T) {
 	mustUpsert(t, env.lb, svc)
 	if r := c.Do(nettest.Request{Op: "tcp", Addr: vip + ":80", Msg: "hi"}); r.Errno != "ECONNREFUSED" {
 		t.Fatalf("without local endpoints: %+v, want ECONNREFUSED", r)
+	}
+}
+
+// Stats counts the runs of the attached programs, per program, naming
+// where each is attached.
+func TestSocketLBStats(t *testing.T) {
+	env := newSockEnv(t, 1)
+	mustUpsert(t, env.lb, testService(endpoints(1)))
+	stats, err := EnableStats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stats.Close()
+	connects := func() ProgramStats {
+		t.Helper()
+		all, err := env.lb.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != len(cgroupProgs) {
+			t.Fatalf("%d programs, want the %d attached: %+v", len(all), len(cgroupProgs), all)
+		}
+		for _, s := range all {
+			if s.Program == "sock4_connect" {
+				if fmt.Sprint(s.Hooks) != "[connect4]" {
+					t.Fatalf("sock4_connect hooks %v", s.Hooks)
+				}
+				return s
+			}
+		}
+		t.Fatalf("no sock4_connect in %+v", all)
+		return ProgramStats{}
+	}
+	before := connects()
+	spread(t, nettest.StartClient(t, env.cgroup, env.pod), "tcp", vip+":80", 5)
+	after := connects()
+	if runs := after.Runs - before.Runs; runs < 5 || after.RunTime <= before.RunTime {
+		t.Fatalf("5 connects ran connect4 %d times in %v", runs, after.RunTime-before.RunTime)
 	}
 }

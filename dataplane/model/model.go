@@ -294,15 +294,3 @@ func (s *Service) LocalActiveEndpoints() int {
 	}
 	return len(seen)
 }
-
-// Programmer is a dataplane back end: it makes the kernel carry the
-// desired services. The eBPF and the iptables back ends implement it.
-type Programmer interface {
-	// Replace makes the programmed state exactly these services, writing
-	// only what differs from what is already programmed.
-	Replace(services []Service) error
-	// Upsert programs one service, replacing what was programmed for it.
-	Upsert(service Service) error
-	// Delete removes one service.
-	Delete(name types.NamespacedName) error
-}

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -127,5 +128,27 @@ func TestFrontendsShape(t *testing.T) {
 	}
 	if n := s.LocalActiveEndpoints(); n != 1 {
 		t.Errorf("LocalActiveEndpoints = %d, want 1", n)
+	}
+}
+
+// SplitErrors attributes joined ServiceErrors to their services and keeps
+// the rest apart.
+func TestSplitErrors(t *testing.T) {
+	a := types.NamespacedName{Namespace: "ns", Name: "a"}
+	b := types.NamespacedName{Namespace: "ns", Name: "b"}
+	full, io := errors.New("map full"), errors.New("write failed")
+	err := errors.Join(&ServiceError{Service: a, Err: full}, errors.Join(&ServiceError{Service: b, Err: full}, io), nil)
+	byService, rest := SplitErrors(err)
+	if len(byService) != 2 || !errors.Is(byService[a], full) || !errors.Is(byService[b], full) {
+		t.Fatalf("by service: %v", byService)
+	}
+	if rest != io && (rest == nil || rest.Error() != io.Error()) {
+		t.Fatalf("rest: %v, want %v", rest, io)
+	}
+	if byService, rest := SplitErrors(nil); len(byService) != 0 || rest != nil {
+		t.Fatalf("nil: %v, %v", byService, rest)
+	}
+	if _, rest := SplitErrors(io); rest != io && !errors.Is(rest, io) {
+		t.Fatalf("a plain error: %v", rest)
 	}
 }

@@ -16,7 +16,7 @@ func newMetrics() *metrics {
 	return &metrics{
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "skiff_dataplane_sync_duration_seconds",
-			Help:    "Time to program one service (or all of them at start) into the dataplane.",
+			Help:    "Time of one dataplane sync: a batch of changed services (or all of them at start).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 		}),
 		// kube-proxy's network_programming_duration_seconds, with buckets

@@ -2,8 +2,13 @@
 // EndpointSlices and this node's Node through client-go informers, builds
 // the desired model for each changed service, and hands it to a
 // model.Programmer (the eBPF or the iptables back end). Event handlers
-// only enqueue service keys; a worker re-reads the listers, so a burst of
-// changes to one service costs one sync. It records which EndpointSlice
+// only enqueue service keys. Once the caches are in, one full sync
+// programs everything; after that the services changed while a sync runs
+// are re-read from the listers and programmed together in the next one,
+// so a burst of changes costs one sync whatever the number of services it
+// touches (kube-proxy's bounded-frequency runner; a back end whose every
+// sync costs the same, iptables, also sets a minimum period between
+// syncs). It records which EndpointSlice
 // versions the Programmer holds, so that a caller can wait for a write to
 // reach the dataplane (EndpointSliceProgrammed) and the network
 // programming latency is measured.
@@ -20,6 +25,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -57,8 +63,19 @@ type Config struct {
 	Classify func(error) string
 	// ResyncPeriod re-lists everything periodically; 0 disables it.
 	ResyncPeriod time.Duration
-	Logger       *slog.Logger
+	// MinSyncPeriod is the least time between the starts of two syncs
+	// once syncBurst syncs ran back to back (kube-proxy's
+	// --iptables-min-sync-period, for a back end whose every sync rewrites
+	// everything); changes that arrive meanwhile wait and join the next
+	// sync. 0: no minimum, a sync starts as soon as the last one ended.
+	MinSyncPeriod time.Duration
+	Logger        *slog.Logger
 }
+
+// syncBurst is how many syncs may run back to back before MinSyncPeriod
+// spaces them (kube-proxy's burstSyncs): an isolated change is programmed
+// at once.
+const syncBurst = 2
 
 // Proxy keeps a Programmer in step with the cluster's services.
 type Proxy struct {
@@ -127,21 +144,25 @@ func (p *Proxy) Start(ctx context.Context) error {
 			p.queue.Add(types.NamespacedName{Namespace: s.Namespace, Name: name})
 		}
 	}
-	if _, err := svcInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	svcReg, err := svcInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    enqueueSvc,
 		UpdateFunc: func(_, obj any) { enqueueSvc(obj) },
 		DeleteFunc: enqueueSvc,
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("service handler: %w", err)
 	}
-	if _, err := sliceInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	sliceReg, err := sliceInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    enqueueSlice,
 		UpdateFunc: func(_, obj any) { enqueueSlice(obj) },
 		DeleteFunc: enqueueSlice,
-	}); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("endpointslice handler: %w", err)
 	}
-	waitFor := []cache.InformerSynced{svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced}
+	// The handlers have seen the initial lists too: what they queued by
+	// then is in the full sync.
+	waitFor := []cache.InformerSynced{svcReg.HasSynced, sliceReg.HasSynced}
 	if p.cfg.OnNode != nil {
 		nodeFactory := informers.NewSharedInformerFactoryWithOptions(p.cfg.Client, p.cfg.ResyncPeriod,
 			informers.WithTweakListOptions(func(o *metav1.ListOptions) {
@@ -167,56 +188,175 @@ func (p *Proxy) Start(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), waitFor...) {
 		return ctx.Err()
 	}
-	if err := p.fullSync(); err != nil {
-		// Programmed what could be; the failing services are queued again.
-		p.log.Error("initial dataplane sync incomplete", "err", err)
+	limit := rate.NewLimiter(rate.Inf, syncBurst)
+	if p.cfg.MinSyncPeriod > 0 {
+		limit = rate.NewLimiter(rate.Every(p.cfg.MinSyncPeriod), syncBurst)
 	}
+	limit.Allow() // the full sync takes its turn too
+	p.drain()
+	p.fullSync(ctx)
 	p.once.Do(func() { close(p.synced) })
 
 	go func() {
 		<-ctx.Done()
 		p.queue.ShutDown()
 	}()
-	for p.next() {
+	for p.next(ctx, limit) {
 	}
 	return nil
 }
 
-// fullSync programs every service at once (the resync at start).
-func (p *Proxy) fullSync() error {
+// drain empties the queue before the full sync, which covers what it held.
+func (p *Proxy) drain() {
+	for p.queue.Len() > 0 {
+		key, _ := p.queue.Get()
+		p.queue.Forget(key)
+		p.queue.Done(key)
+	}
+}
+
+// item is one service of a sync and what was asked of the Programmer.
+type item struct {
+	key types.NamespacedName
+	svc *corev1.Service // nil: gone
+	// model is programmed when carried, else the service is removed.
+	model   model.Service
+	carried bool
+	// slices are the EndpointSlices the model was built from.
+	slices []*discoveryv1.EndpointSlice
+	err    error // reading the listers failed
+}
+
+// fullSync programs every service at once (the sync at start).
+func (p *Proxy) fullSync(ctx context.Context) {
 	svcs, err := p.services.List(labels.Everything())
 	if err != nil {
-		return err
+		// Listers read memory; not seen in practice. The next change syncs.
+		p.log.Error("initial dataplane sync: list services", "err", err)
+		return
 	}
-	desired := make([]model.Service, 0, len(svcs))
-	sources := make([][]*discoveryv1.EndpointSlice, 0, len(svcs))
-	for _, s := range svcs {
-		m, slices, ok, err := p.build(s)
-		if err != nil {
-			return err
-		}
-		if ok {
-			desired = append(desired, m)
-			sources = append(sources, slices)
+	items := make([]item, len(svcs))
+	var desired []model.Service
+	for i, svc := range svcs {
+		items[i] = p.read(types.NamespacedName{Namespace: svc.Namespace, Name: svc.Name}, svc)
+		if items[i].carried {
+			desired = append(desired, items[i].model)
 		}
 	}
 	start := time.Now()
-	err = p.cfg.Programmer.Replace(desired)
+	err = p.cfg.Programmer.Replace(ctx, desired)
 	end := time.Now()
-	p.metrics.observe(end.Sub(start), err, p.classify)
 	if p.cfg.HealthCheck != nil {
 		p.cfg.HealthCheck.Replace(desired)
 	}
-	if err != nil {
-		for _, s := range desired {
-			p.queue.AddRateLimited(s.Name)
+	p.finish(ctx, items, err, start, end)
+}
+
+// next waits for a change, lets what else changes until the rate limit
+// allows a sync join it, and programs all of it in one sync. It returns
+// false once ctx is done.
+func (p *Proxy) next(ctx context.Context, limit *rate.Limiter) bool {
+	key, quit := p.queue.Get()
+	if quit {
+		return false
+	}
+	keys := []types.NamespacedName{key}
+	defer func() {
+		for _, k := range keys {
+			p.queue.Done(k)
 		}
-		return err
+	}()
+	if limit.Wait(ctx) != nil {
+		return false
 	}
-	for i, s := range desired {
-		p.recordProgrammed(s.Name, sources[i], end)
+	for p.queue.Len() > 0 {
+		k, quit := p.queue.Get()
+		if quit {
+			break
+		}
+		keys = append(keys, k)
 	}
-	return nil
+	items := make([]item, len(keys))
+	var upsert []model.Service
+	var remove []types.NamespacedName
+	for i, key := range keys {
+		svc, err := p.services.Services(key.Namespace).Get(key.Name)
+		switch {
+		case apierrors.IsNotFound(err):
+			items[i] = item{key: key}
+		case err != nil:
+			items[i] = item{key: key, err: err}
+			continue
+		default:
+			items[i] = p.read(key, svc)
+		}
+		if items[i].err != nil {
+			continue
+		}
+		if items[i].carried {
+			upsert = append(upsert, items[i].model)
+		} else {
+			remove = append(remove, key)
+		}
+	}
+	start := time.Now()
+	err := p.cfg.Programmer.Update(ctx, upsert, remove)
+	end := time.Now()
+	if p.cfg.HealthCheck != nil {
+		for _, it := range items {
+			if it.carried {
+				p.cfg.HealthCheck.Upsert(it.model)
+			} else if it.err == nil {
+				p.cfg.HealthCheck.Delete(it.key)
+			}
+		}
+	}
+	p.finish(ctx, items, err, start, end)
+	return true
+}
+
+// read builds the model of svc from the listers.
+func (p *Proxy) read(key types.NamespacedName, svc *corev1.Service) item {
+	it := item{key: key, svc: svc}
+	sel := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: svc.Name})
+	slices, err := p.slices.EndpointSlices(svc.Namespace).List(sel)
+	if err != nil {
+		it.err = err
+		return it
+	}
+	// Listers return no particular order; a stable model is easier to read.
+	sort.Slice(slices, func(i, j int) bool { return slices[i].Name < slices[j].Name })
+	it.model, it.carried = BuildService(svc, slices, p.cfg.NodeName)
+	if it.carried {
+		it.slices = slices
+	}
+	return it
+}
+
+// finish accounts for a sync that ran from start to end and returned err:
+// the services it programmed (or removed) are recorded, with the network
+// programming latency of their slices; the ones that failed are queued
+// again with backoff and get a Warning event.
+func (p *Proxy) finish(ctx context.Context, items []item, err error, start, end time.Time) {
+	p.metrics.observe(end.Sub(start), err, p.classify)
+	byService, rest := model.SplitErrors(err)
+	failed := 0
+	for _, it := range items {
+		ierr := errors.Join(it.err, byService[it.key], rest)
+		if ierr == nil {
+			p.queue.Forget(it.key)
+			p.recordProgrammed(it.key, it.slices, end)
+			continue
+		}
+		failed++
+		p.queue.AddRateLimited(it.key)
+		if it.svc != nil && p.cfg.Recorder != nil && ctx.Err() == nil {
+			p.cfg.Recorder.Eventf(it.svc, corev1.EventTypeWarning, "DataplaneSyncFailed", "node %s: %v", p.cfg.NodeName, ierr)
+		}
+	}
+	if failed > 0 && ctx.Err() == nil {
+		p.log.Error("dataplane sync failed; retrying", "services", len(items), "failed", failed, "err", err)
+	}
 }
 
 // recordProgrammed notes the slices a service was programmed from and
@@ -225,75 +365,6 @@ func (p *Proxy) recordProgrammed(svc types.NamespacedName, slices []*discoveryv1
 	for _, t := range p.programmed.record(svc, slices, at) {
 		p.metrics.programming.Observe(at.Sub(t).Seconds())
 	}
-}
-
-// build returns the model of svc and the slices it was built from.
-func (p *Proxy) build(svc *corev1.Service) (model.Service, []*discoveryv1.EndpointSlice, bool, error) {
-	sel := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: svc.Name})
-	slices, err := p.slices.EndpointSlices(svc.Namespace).List(sel)
-	if err != nil {
-		return model.Service{}, nil, false, err
-	}
-	// Listers return no particular order; a stable model is easier to read.
-	sort.Slice(slices, func(i, j int) bool { return slices[i].Name < slices[j].Name })
-	m, ok := BuildService(svc, slices, p.cfg.NodeName)
-	return m, slices, ok, nil
-}
-
-// next processes one queued service.
-func (p *Proxy) next() bool {
-	key, quit := p.queue.Get()
-	if quit {
-		return false
-	}
-	defer p.queue.Done(key)
-	err := p.sync(key)
-	if err == nil {
-		p.queue.Forget(key)
-		return true
-	}
-	p.log.Error("dataplane sync failed; retrying", "service", key, "err", err)
-	p.queue.AddRateLimited(key)
-	return true
-}
-
-func (p *Proxy) sync(key types.NamespacedName) error {
-	start := time.Now()
-	svc, err := p.services.Services(key.Namespace).Get(key.Name)
-	var m model.Service
-	var slices []*discoveryv1.EndpointSlice
-	ok := false
-	switch {
-	case apierrors.IsNotFound(err):
-	case err != nil:
-		return err
-	default:
-		if m, slices, ok, err = p.build(svc); err != nil {
-			return err
-		}
-	}
-	if ok {
-		err = p.cfg.Programmer.Upsert(m)
-	} else {
-		err = p.cfg.Programmer.Delete(key)
-		slices = nil
-	}
-	end := time.Now()
-	p.metrics.observe(end.Sub(start), err, p.classify)
-	if err == nil {
-		p.recordProgrammed(key, slices, end)
-	}
-	if p.cfg.HealthCheck != nil {
-		if ok {
-			p.cfg.HealthCheck.Upsert(m)
-		} else {
-			p.cfg.HealthCheck.Delete(key)
-		}
-	}
-	if err != nil && svc != nil && p.cfg.Recorder != nil {
-		p.cfg.Recorder.Eventf(svc, corev1.EventTypeWarning, "DataplaneSyncFailed", "node %s: %v", p.cfg.NodeName, err)
-	}
-	return err
 }
 
 func (p *Proxy) classify(err error) string {

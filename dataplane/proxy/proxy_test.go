@@ -30,22 +30,26 @@ import (
 	"skiff.dev/skiff/dataplane/model"
 )
 
-// recorder is a model.Programmer that keeps what it was given. While
-// gate is set, Upsert says so on entered and waits for gate to close.
+// recorder is a model.Programmer that keeps what it was given and the
+// size of each Update. While gate is set, Update says so on entered and
+// waits for gate to close. fail fails every sync; failService fails only
+// the services it names (as model.ServiceErrors).
 type recorder struct {
-	mu       sync.Mutex
-	services map[types.NamespacedName]model.Service
-	replaced int
-	fail     error
-	gate     chan struct{}
-	entered  chan struct{}
+	mu          sync.Mutex
+	services    map[types.NamespacedName]model.Service
+	replaced    int
+	updates     [][]types.NamespacedName // the services of each Update
+	fail        error
+	failService map[string]error
+	gate        chan struct{}
+	entered     chan struct{}
 }
 
 func newRecorder() *recorder {
 	return &recorder{services: make(map[types.NamespacedName]model.Service)}
 }
 
-func (r *recorder) Replace(svcs []model.Service) error {
+func (r *recorder) Replace(_ context.Context, svcs []model.Service) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.replaced++
@@ -56,7 +60,7 @@ func (r *recorder) Replace(svcs []model.Service) error {
 	return nil
 }
 
-func (r *recorder) Upsert(s model.Service) error {
+func (r *recorder) Update(_ context.Context, upsert []model.Service, remove []types.NamespacedName) error {
 	r.mu.Lock()
 	gate, entered := r.gate, r.entered
 	r.mu.Unlock()
@@ -66,18 +70,26 @@ func (r *recorder) Upsert(s model.Service) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var names []types.NamespacedName
+	for _, s := range upsert {
+		names = append(names, s.Name)
+	}
+	r.updates = append(r.updates, append(names, remove...))
 	if r.fail != nil {
 		return r.fail
 	}
-	r.services[s.Name] = s
-	return nil
-}
-
-func (r *recorder) Delete(name types.NamespacedName) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.services, name)
-	return nil
+	var errs []error
+	for _, s := range upsert {
+		if err := r.failService[s.Name.Name]; err != nil {
+			errs = append(errs, &model.ServiceError{Service: s.Name, Err: err})
+			continue
+		}
+		r.services[s.Name] = s
+	}
+	for _, name := range remove {
+		delete(r.services, name)
+	}
+	return errors.Join(errs...)
 }
 
 func (r *recorder) get(name string) (model.Service, bool) {
@@ -490,3 +502,105 @@ func TestHealthCheckNodePort(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// Changes that arrive while a sync runs are programmed together by the
+// next one, and a service that fails in it does not hold back the others.
+func TestProxyBatchesChanges(t *testing.T) {
+	client := startServer(t)
+	ctx := context.Background()
+	rec := newRecorder()
+	p := startProxy(t, Config{Client: client, NodeName: "node-a", Programmer: rec})
+	svcs := client.CoreV1().Services("default")
+	sl := client.DiscoveryV1().EndpointSlices("default")
+	// The sync of "first" is held while three more services arrive.
+	gate, entered := make(chan struct{}), make(chan struct{}, 1)
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release) // before the proxy's, which waits for the held sync
+	rec.set(func(r *recorder) {
+		r.gate, r.entered = gate, entered
+		r.failService = map[string]error{"bad": errors.New("bpf map full")}
+	})
+	if _, err := svcs.Create(ctx, service("first"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first change never reached the programmer")
+	}
+	rec.set(func(r *recorder) { r.gate = nil })
+	var good *discoveryv1.EndpointSlice
+	for _, name := range []string{"a", "b", "bad"} {
+		if _, err := svcs.Create(ctx, service(name), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		s, err := sl.Create(ctx, slice(name, name+"-1", ep{addr: "10.244.1.2", node: "node-a"}), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "b" {
+			good = s
+		}
+	}
+	eventually(t, "the changes queued", func() bool {
+		for _, name := range []string{"a", "b", "bad"} {
+			if _, err := p.slices.EndpointSlices("default").Get(name + "-1"); err != nil {
+				return false
+			}
+		}
+		return p.queue.Len() == 3
+	})
+	release()
+	programmedSlice(t, p, good)
+	rec.mu.Lock()
+	updates := fmt.Sprint(rec.updates[:2])
+	_, bad := rec.services[types.NamespacedName{Namespace: "default", Name: "bad"}]
+	rec.mu.Unlock()
+	if updates != "[[default/first] [default/a default/b default/bad]]" {
+		t.Fatalf("updates %s, want the three queued services in one", updates)
+	}
+	if _, ok := rec.get("a"); !ok || bad {
+		t.Fatalf("a programmed: %v, bad programmed: %v", ok, bad)
+	}
+	// The failed service alone is retried.
+	rec.set(func(r *recorder) { r.failService = nil })
+	eventually(t, "the retry", func() bool { _, ok := rec.get("bad"); return ok })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if last := fmt.Sprint(rec.updates[len(rec.updates)-1]); last != "[default/bad]" {
+		t.Fatalf("retry %s, want default/bad alone", last)
+	}
+}
+
+// With MinSyncPeriod, changes after a burst of syncBurst syncs wait for
+// the period.
+func TestProxyMinSyncPeriod(t *testing.T) {
+	client := startServer(t)
+	ctx := context.Background()
+	rec := newRecorder()
+	const period = 400 * time.Millisecond
+	p := startProxy(t, Config{Client: client, NodeName: "node-a", Programmer: rec, MinSyncPeriod: period})
+	sl := client.DiscoveryV1().EndpointSlices("default")
+	if _, err := client.CoreV1().Services("default").Create(ctx, service("web"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	var at []time.Time
+	for i := range 3 {
+		s, err := sl.Create(ctx, slice("web", fmt.Sprint("web-", i), ep{addr: fmt.Sprint("10.244.1.", i+2), node: "node-a"}), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		programmed, err := p.EndpointSliceProgrammed(ctx, s.Namespace, s.Name, s.ResourceVersion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at = append(at, programmed)
+	}
+	// The full sync and the first change used the burst: the later changes
+	// are spaced by the period (the limiter refills one sync per period).
+	if d := at[2].Sub(start); d < period {
+		t.Fatalf("three syncs after the full sync within %v, want at least %v apart", d, period)
+	}
+}
