@@ -182,6 +182,17 @@ func (n *Nodes) Names() []string {
 	return names
 }
 
+// PodCIDR returns the podCIDR the agent sees on node, from which it gives
+// the node's pods their addresses: "" while the node has none or the
+// agent's cache has not seen it yet.
+func (n *Nodes) PodCIDR(node string) string {
+	obj, err := n.agent.nodes.Get(node)
+	if err != nil {
+		return ""
+	}
+	return obj.Spec.PodCIDR
+}
+
 // StopHeartbeat makes the node die: it stops renewing its Lease and
 // refreshing its status, and stops handling its pods, which stay as they
 // are.

@@ -126,6 +126,9 @@ func TestPodsRunAndFinish(t *testing.T) {
 	// The IPAM controller's job, done by hand: sim-0's pods take addresses
 	// from its podCIDR.
 	setPodCIDR(t, c.Client, "sim-0", "10.42.7.0/24")
+	waitFor(t, 10*time.Second, "the agent to see sim-0's podCIDR", func() (bool, error) {
+		return c.Nodes.PodCIDR("sim-0") == "10.42.7.0/24", nil
+	})
 
 	for i := range 9 {
 		createPod(t, c.Client, fmt.Sprintf("p%d", i), "", corev1.RestartPolicyAlways)
