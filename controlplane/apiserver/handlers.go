@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	kjson "sigs.k8s.io/json"
 
 	"skiff.dev/skiff/controlplane/apis"
 	"skiff.dev/skiff/controlplane/apis/printers"
@@ -274,6 +275,11 @@ func (s *Server) decodeBody(r *http.Request, q *Request, body []byte, validation
 	strict := validation != metav1.FieldValidationIgnore && info.StrictSerializer != nil
 	if strict {
 		dec = info.StrictSerializer
+		if info.MediaType == runtime.ContentTypeJSON {
+			if obj := decodeJSONFast(body, gvk, res.New()); obj != nil {
+				return obj, nil, nil
+			}
+		}
 	}
 	obj, actual, err := dec.Decode(body, &gvk, res.New())
 	var warnings []string
@@ -294,6 +300,24 @@ func (s *Server) decodeBody(r *http.Request, q *Request, body []byte, validation
 		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("the kind in the data (%s) does not match the expected kind (%s)", actual.Kind, gvk.Kind))
 	}
 	return obj, warnings, nil
+}
+
+// decodeJSONFast decodes a JSON body into into in one strict pass, where
+// the serializer parses it twice (once for apiVersion and kind, once for
+// the object). It returns nil unless the body decoded without error or
+// strictness finding and named exactly gvk; the caller then takes the
+// serializer's path, which words every error and warning. No strictness
+// finding also means that no key differs from a field name only by case,
+// which the serializer's kind lookup would have matched.
+func decodeJSONFast(body []byte, gvk schema.GroupVersionKind, into runtime.Object) runtime.Object {
+	strictErrs, err := kjson.UnmarshalStrict(body, into)
+	if err != nil || len(strictErrs) > 0 {
+		return nil
+	}
+	if into.GetObjectKind().GroupVersionKind() != gvk {
+		return nil
+	}
+	return into
 }
 
 // cannotHandle is the 400 of a body that does not decode, worded as

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -130,50 +131,100 @@ type UpdateFunc func(current runtime.Object) (updated runtime.Object, extras *Ex
 // checked against every state tried. With ignoreNotFound, a missing key is
 // handed to tryUpdate as an empty object and the result is created. out
 // receives the stored result (or the deleted object with Extras.Delete).
+//
+// When the store remembers the key's latest state from an earlier update,
+// it tries that state without reading the key; every outcome other than a
+// successful write (a failed precondition, an error from tryUpdate, a write
+// that changes nothing) is then decided again on a fresh read.
 func (s *Store) GuaranteedUpdate(ctx context.Context, key string, out runtime.Object, ignoreNotFound bool, pre *Preconditions, tryUpdate UpdateFunc) error {
-	start := time.Now()
-	getResp, err := s.cfg.Client.Get(ctx, key)
-	s.observe("get", start)
-	if err != nil {
-		return fmt.Errorf("update %s: %w", key, mapErr(err))
-	}
-	var cur *kvState
-	if len(getResp.Kvs) > 0 {
-		cur = &kvState{data: getResp.Kvs[0].Value, rev: getResp.Kvs[0].ModRevision}
+	cur := s.latest.get(key)
+	guessed := cur != nil
+	if !guessed {
+		var err error
+		if cur, err = s.readState(ctx, key); err != nil {
+			return err
+		}
 	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("update %s: %w", key, err)
 		}
-		current := s.cfg.NewFunc()
-		if cur == nil {
-			if !ignoreNotFound {
-				return fmt.Errorf("update %s: %w", key, ErrNotFound)
-			}
-		} else if err := s.decode(cur.data, cur.rev, current); err != nil {
-			return fmt.Errorf("update %s: %w", key, err)
-		}
-		if cur != nil {
-			if err := pre.Check(key, current); err != nil {
+		next, done, err := s.tryState(ctx, key, cur, guessed, out, ignoreNotFound, pre, tryUpdate)
+		switch {
+		case errors.Is(err, errUnverified):
+			if cur, err = s.readState(ctx, key); err != nil {
 				return err
 			}
-		}
-		updated, extras, err := tryUpdate(current)
-		if err != nil {
+		case err != nil || done:
 			return err
+		default:
+			cur = next
 		}
-		if updated == nil && extras == nil {
-			if cur == nil {
-				return fmt.Errorf("update %s: %w", key, ErrNotFound)
-			}
-			return s.decode(cur.data, cur.rev, out)
-		}
-		next, done, err := s.casWrite(ctx, key, cur, updated, extras, out)
-		if err != nil || done {
-			return err
-		}
-		cur = next
+		guessed = false
 	}
+}
+
+// errUnverified says that an outcome reached from a remembered state must
+// be decided again on a fresh read.
+var errUnverified = errors.New("storage: remembered state needs a fresh read")
+
+// readState reads the current state of key (nil: absent) and remembers it
+// for the next update.
+func (s *Store) readState(ctx context.Context, key string) (*kvState, error) {
+	start := time.Now()
+	resp, err := s.cfg.Client.Get(ctx, key)
+	s.observe("get", start)
+	if err != nil {
+		return nil, fmt.Errorf("update %s: %w", key, mapErr(err))
+	}
+	var cur *kvState
+	if len(resp.Kvs) > 0 {
+		cur = &kvState{data: resp.Kvs[0].Value, rev: resp.Kvs[0].ModRevision}
+	}
+	s.latest.put(key, cur)
+	return cur, nil
+}
+
+// tryState is one attempt of GuaranteedUpdate from the state cur, which
+// was remembered rather than read when guessed. It returns done when the
+// update finished, or the newer state to try after a lost race.
+func (s *Store) tryState(ctx context.Context, key string, cur *kvState, guessed bool, out runtime.Object, ignoreNotFound bool, pre *Preconditions, tryUpdate UpdateFunc) (*kvState, bool, error) {
+	current := s.cfg.NewFunc()
+	if cur == nil {
+		if !ignoreNotFound {
+			return nil, false, fmt.Errorf("update %s: %w", key, ErrNotFound)
+		}
+	} else if err := s.decode(cur.data, cur.rev, current); err != nil {
+		return nil, false, fmt.Errorf("update %s: %w", key, err)
+	}
+	if cur != nil {
+		if err := pre.Check(key, current); err != nil {
+			return nil, false, unverified(guessed, err)
+		}
+	}
+	updated, extras, err := tryUpdate(current)
+	if err != nil {
+		return nil, false, unverified(guessed, err)
+	}
+	if updated == nil && extras == nil {
+		if guessed {
+			return nil, false, errUnverified
+		}
+		if cur == nil {
+			return nil, false, fmt.Errorf("update %s: %w", key, ErrNotFound)
+		}
+		return nil, true, s.decode(cur.data, cur.rev, out)
+	}
+	return s.casWrite(ctx, key, cur, guessed, updated, extras, out)
+}
+
+// unverified returns errUnverified for an outcome reached from a
+// remembered state, and err otherwise.
+func unverified(guessed bool, err error) error {
+	if guessed {
+		return errUnverified
+	}
+	return err
 }
 
 type kvState struct {
@@ -181,9 +232,10 @@ type kvState struct {
 	rev  int64
 }
 
-// casWrite writes updated over the state cur (nil: absent). On success it
-// fills out and returns done; on a lost race it returns the newer state.
-func (s *Store) casWrite(ctx context.Context, key string, cur *kvState, updated runtime.Object, extras *Extras, out runtime.Object) (*kvState, bool, error) {
+// casWrite writes updated over the state cur (nil: absent), which was
+// remembered rather than read when guessed. On success it fills out and
+// returns done; on a lost race it returns the newer state.
+func (s *Store) casWrite(ctx context.Context, key string, cur *kvState, guessed bool, updated runtime.Object, extras *Extras, out runtime.Object) (*kvState, bool, error) {
 	var cmp clientv3.Cmp
 	if cur == nil {
 		cmp = clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
@@ -204,6 +256,9 @@ func (s *Store) casWrite(ctx context.Context, key string, cur *kvState, updated 
 			return nil, false, fmt.Errorf("update %s: %w", key, err)
 		}
 		if cur != nil && string(data) == string(cur.data) && extras == nil {
+			if guessed {
+				return nil, false, errUnverified
+			}
 			// No change: answer with the stored object, write nothing.
 			return nil, true, s.decode(cur.data, cur.rev, out)
 		}
@@ -224,16 +279,19 @@ func (s *Store) casWrite(ctx context.Context, key string, cur *kvState, updated 
 		}
 		raced := (cur == nil) != (now == nil) || (cur != nil && now.rev != cur.rev)
 		if raced {
+			s.latest.put(key, now)
 			return now, false, nil
 		}
 		return nil, false, fmt.Errorf("update %s: %w", key, takenClaim(resp, 1, claims))
 	}
 	if deleting {
+		s.latest.put(key, nil)
 		if err := s.decode(cur.data, 0, out); err != nil {
 			return nil, false, err
 		}
 		return nil, true, setRV(out, resp.Header.Revision)
 	}
+	s.latest.put(key, &kvState{data: data, rev: resp.Header.Revision})
 	if out != updated {
 		if err := s.decode(data, 0, out); err != nil {
 			return nil, false, err

@@ -39,11 +39,18 @@ type Config struct {
 	Leases *LeaseManager
 	// Observer, if set, is told how long each etcd call took.
 	Observer func(operation string, seconds float64)
+	// LatestCacheBytes bounds the values of recently updated keys the
+	// store remembers so that the next update of such a key skips its
+	// read (default 1 MiB; negative disables it). Writes stay
+	// compare-and-swap on the key's mod revision, so a value changed
+	// elsewhere costs a retry, never a lost update.
+	LatestCacheBytes int
 }
 
 // Store reads and writes the objects of one resource in etcd.
 type Store struct {
-	cfg Config
+	cfg    Config
+	latest *latestCache
 }
 
 // New returns a Store for the resource cfg describes.
@@ -54,7 +61,7 @@ func New(cfg Config) (*Store, error) {
 	if !strings.HasSuffix(cfg.Prefix, "/") {
 		return nil, fmt.Errorf("storage: prefix %q must end in /", cfg.Prefix)
 	}
-	return &Store{cfg: cfg}, nil
+	return &Store{cfg: cfg, latest: newLatestCache(cfg.LatestCacheBytes)}, nil
 }
 
 // Prefix returns the resource's key prefix.
