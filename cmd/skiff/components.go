@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
@@ -78,7 +78,7 @@ func newControllerManagerCommand(logger func() *slog.Logger) *cobra.Command {
 			list := server.ControllerConstructors(server.Config{Logger: log, ClusterCIDR: pfx},
 				server.APIMetrics{Client: metricsclient.NewForConfigOrDie(rc)})
 			m := controllers.NewManager(controllers.ManagerConfig{
-				Client: kubernetes.NewForConfigOrDie(rc), Dynamic: dynamic.NewForConfigOrDie(rc),
+				Client: kubernetes.NewForConfigOrDie(rc), Metadata: metadata.NewForConfigOrDie(rc),
 				Controllers: list, LeaderElection: true, Logger: log,
 			})
 			return m.Start(cmd.Context())

@@ -19,6 +19,8 @@ import (
 
 // mediaType is a negotiated response format.
 type mediaType struct {
+	// info encodes the response; when the client asked for
+	// PartialObjectMetadata(List), its serializers encode only metadata.
 	info runtime.SerializerInfo
 	// table is set when the client asked for a meta.k8s.io Table, printed
 	// with tableOptions.
@@ -49,6 +51,11 @@ func negotiate(r *http.Request, allowTable bool) (mediaType, error) {
 			continue
 		}
 		if as := clause.Params["as"]; as != "" {
+			// Metadata only, in any format and for any verb, as
+			// kube-apiserver serves it.
+			if target, ok := partialTarget(clause.Params); ok {
+				return mediaType{info: withPartial(info, target), pretty: pretty || clause.Params["pretty"] == "1"}, nil
+			}
 			// Tables are served as JSON (their rows hold Go objects).
 			if as == "Table" && allowTable && clause.Params["g"] == "meta.k8s.io" && (clause.Params["v"] == "v1" || clause.Params["v"] == "v1beta1") &&
 				info.MediaType != runtime.ContentTypeProtobuf {
@@ -63,7 +70,12 @@ func negotiate(r *http.Request, allowTable bool) (mediaType, error) {
 		}
 		return mediaType{info: info, pretty: pretty || clause.Params["pretty"] == "1"}, nil
 	}
-	return mediaType{}, apierrors.NewGenericServerResponse(http.StatusNotAcceptable, "", schema.GroupResource{}, "", fmt.Sprintf("only the following media types are accepted: %s", strings.Join(supportedTypes(), ", ")), 0, false)
+	return mediaType{}, notAcceptable(fmt.Sprintf("only the following media types are accepted: %s", strings.Join(supportedTypes(), ", ")))
+}
+
+// notAcceptable is the 406 of a representation skiff cannot give.
+func notAcceptable(msg string) error {
+	return apierrors.NewGenericServerResponse(http.StatusNotAcceptable, "", schema.GroupResource{}, "", msg, 0, false)
 }
 
 func supportedTypes() []string {
@@ -101,7 +113,13 @@ func writeObject(w http.ResponseWriter, mt mediaType, gv schema.GroupVersion, co
 	enc := apis.Codecs.EncoderForVersion(s, gv)
 	data, err := runtime.Encode(enc, obj)
 	if err != nil {
-		writeError(w, mt, apierrors.NewInternalError(fmt.Errorf("encode response: %w", err)))
+		// A representation that does not fit the object (a
+		// PartialObjectMetadata of a list) is the client's error.
+		var st apierrors.APIStatus
+		if !errors.As(err, &st) {
+			err = apierrors.NewInternalError(fmt.Errorf("encode response: %w", err))
+		}
+		writeError(w, mt, err)
 		return
 	}
 	w.Header().Set("Content-Type", mt.info.MediaType)

@@ -10,9 +10,9 @@ import (
 	"context"
 	"log/slog"
 
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/record"
 )
 
@@ -20,9 +20,10 @@ import (
 // from Informers before the manager starts it, so that each is shared.
 type Context struct {
 	Client kubernetes.Interface
-	// Dynamic reaches every resource by group, version and resource (the
-	// namespace controller and the garbage collector need it).
-	Dynamic   dynamic.Interface
+	// Metadata reaches the metadata of every resource by group, version
+	// and resource (the namespace controller and the garbage collector
+	// need nothing else of objects they do not know).
+	Metadata  metadata.Interface
 	Informers informers.SharedInformerFactory
 	// Recorder writes core/v1 Events (what kubectl describe shows), with
 	// the controller's name as the source.

@@ -11,11 +11,11 @@ import (
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
@@ -32,8 +32,8 @@ func ConstructorFor[C Controller, T any](newFn func(*Context, T) (C, error), cfg
 
 // ManagerConfig configures a Manager.
 type ManagerConfig struct {
-	Client  kubernetes.Interface
-	Dynamic dynamic.Interface
+	Client   kubernetes.Interface
+	Metadata metadata.Interface
 	// Controllers are built in order each time this manager becomes the
 	// leader.
 	Controllers []Constructor
@@ -117,7 +117,7 @@ func (m *Manager) run(ctx context.Context) error {
 	defer broadcaster.Shutdown()
 	c := &Context{
 		Client:    m.cfg.Client,
-		Dynamic:   m.cfg.Dynamic,
+		Metadata:  m.cfg.Metadata,
 		Informers: factory,
 		Logger:    m.cfg.Logger,
 		Recorder: func(component string) record.EventRecorder {

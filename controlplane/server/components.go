@@ -6,8 +6,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
@@ -39,10 +39,10 @@ func ControllerConstructors(cfg Config, metrics podautoscaler.MetricsSource) []c
 	return []controllers.Constructor{
 		controllers.ConstructorFor(serviceaccount.New, serviceaccount.Config{}),
 		func(c *controllers.Context) (controllers.Controller, error) {
-			return namespace.New(c, namespace.Config{Dynamic: c.Dynamic})
+			return namespace.New(c, namespace.Config{Metadata: c.Metadata})
 		},
 		func(c *controllers.Context) (controllers.Controller, error) {
-			return garbagecollector.New(c, garbagecollector.Config{Dynamic: c.Dynamic})
+			return garbagecollector.New(c, garbagecollector.Config{Metadata: c.Metadata})
 		},
 		nodeipam.Constructor(nodeipam.Config{ClusterCIDR: cfg.ClusterCIDR}),
 		nodelifecycle.Constructor(nodelifecycle.Config{}),
@@ -97,16 +97,16 @@ func (s *Server) startComponents(ctx context.Context, run func(func() error)) er
 		run(func() error { return sched.Start(ctx) })
 	}
 	if !s.cfg.DisableControllers {
-		dyn, err := dynamic.NewForConfig(rc)
+		md, err := metadata.NewForConfig(rc)
 		if err != nil {
-			return fmt.Errorf("loopback dynamic client: %w", err)
+			return fmt.Errorf("loopback metadata client: %w", err)
 		}
 		list := s.cfg.Controllers
 		if list == nil {
 			list = ControllerConstructors(s.cfg, StoreMetrics{Store: s.usage})
 		}
 		m := controllers.NewManager(controllers.ManagerConfig{
-			Client: cs, Dynamic: dyn, Controllers: list, LeaderElection: true,
+			Client: cs, Metadata: md, Controllers: list, LeaderElection: true,
 			Logger: s.cfg.Logger.With("component", "controller-manager"),
 		})
 		run(func() error { return m.Start(ctx) })

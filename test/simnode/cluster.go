@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	"skiff.dev/skiff/controlplane/controllers"
@@ -80,7 +80,7 @@ func StartCluster(tb testing.TB, cfg ClusterConfig) *Cluster {
 		run(s.Start)
 	}
 	if len(cfg.Controllers) > 0 {
-		m := controllers.NewManager(controllers.ManagerConfig{Client: ownClient(tb, srv.Config), Dynamic: dynamic.NewForConfigOrDie(srv.Config),
+		m := controllers.NewManager(controllers.ManagerConfig{Client: ownClient(tb, srv.Config), Metadata: metadata.NewForConfigOrDie(srv.Config),
 			Controllers: cfg.Controllers, Logger: log})
 		run(m.Start)
 	}

@@ -2,32 +2,32 @@ package garbagecollector
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/util/retry"
 )
 
-// client reaches the object id names.
-func (gc *Controller) client(id identity) (dynamic.ResourceInterface, error) {
+// client reaches the metadata of the object id names.
+func (gc *Controller) client(id identity) (metadata.ResourceInterface, error) {
 	r, ok := gc.mapper.forRef(id.APIVersion, id.Kind)
 	if !ok {
 		return nil, fmt.Errorf("no served resource for %s %s", id.APIVersion, id.Kind)
 	}
 	if !r.namespaced {
-		return gc.cfg.Dynamic.Resource(r.gvr), nil
+		return gc.cfg.Metadata.Resource(r.gvr), nil
 	}
-	return gc.cfg.Dynamic.Resource(r.gvr).Namespace(id.Namespace), nil
+	return gc.cfg.Metadata.Resource(r.gvr).Namespace(id.Namespace), nil
 }
 
-// getLive reads the object id names from the apiserver; nil when it is
-// gone or was replaced by another with the same name.
-func (gc *Controller) getLive(ctx context.Context, id identity) (*unstructured.Unstructured, error) {
+// getLive reads the metadata of the object id names from the apiserver;
+// nil when it is gone or was replaced by another with the same name.
+func (gc *Controller) getLive(ctx context.Context, id identity) (*metav1.PartialObjectMetadata, error) {
 	c, err := gc.client(id)
 	if err != nil {
 		return nil, err
@@ -39,7 +39,7 @@ func (gc *Controller) getLive(ctx context.Context, id identity) (*unstructured.U
 	if err != nil {
 		return nil, fmt.Errorf("get %s %s/%s: %w", id.Kind, id.Namespace, id.Name, err)
 	}
-	if obj.GetUID() != id.UID {
+	if obj.UID != id.UID {
 		return nil, nil
 	}
 	return obj, nil
@@ -202,43 +202,60 @@ func (gc *Controller) deleteObject(ctx context.Context, id identity, policy meta
 
 // removeOwnerRefs drops the references to owners from the object id names.
 func (gc *Controller) removeOwnerRefs(ctx context.Context, id identity, owners []types.UID) error {
-	return gc.update(ctx, id, func(obj *unstructured.Unstructured) bool {
-		refs := obj.GetOwnerReferences()
-		kept := slices.DeleteFunc(slices.Clone(refs), func(r metav1.OwnerReference) bool { return slices.Contains(owners, r.UID) })
-		if len(kept) == len(refs) {
+	return gc.update(ctx, id, func(m *metav1.ObjectMeta) bool {
+		kept := slices.DeleteFunc(slices.Clone(m.OwnerReferences), func(r metav1.OwnerReference) bool { return slices.Contains(owners, r.UID) })
+		if len(kept) == len(m.OwnerReferences) {
 			return false
 		}
-		obj.SetOwnerReferences(kept)
+		m.OwnerReferences = kept
 		return true
 	})
 }
 
 // removeFinalizer drops finalizer from the object id names.
 func (gc *Controller) removeFinalizer(ctx context.Context, id identity, finalizer string) error {
-	return gc.update(ctx, id, func(obj *unstructured.Unstructured) bool {
-		fs := obj.GetFinalizers()
-		kept := slices.DeleteFunc(slices.Clone(fs), func(f string) bool { return f == finalizer })
-		if len(kept) == len(fs) {
+	return gc.update(ctx, id, func(m *metav1.ObjectMeta) bool {
+		kept := slices.DeleteFunc(slices.Clone(m.Finalizers), func(f string) bool { return f == finalizer })
+		if len(kept) == len(m.Finalizers) {
 			return false
 		}
-		obj.SetFinalizers(kept)
+		m.Finalizers = kept
 		return true
 	})
 }
 
-// update applies change to the live object id names, retrying on
-// conflicts; change reports whether it changed anything.
-func (gc *Controller) update(ctx context.Context, id identity, change func(*unstructured.Unstructured) bool) error {
+// metadataPatch is a JSON merge patch of the owner references and
+// finalizers of the object with uid at resourceVersion: a conflict if the
+// object changed since it was read.
+type metadataPatch struct {
+	Metadata struct {
+		UID             types.UID               `json:"uid"`
+		ResourceVersion string                  `json:"resourceVersion"`
+		OwnerReferences []metav1.OwnerReference `json:"ownerReferences"`
+		Finalizers      []string                `json:"finalizers"`
+	} `json:"metadata"`
+}
+
+// update applies change to the metadata of the live object id names,
+// retrying on conflicts; change reports whether it changed anything.
+func (gc *Controller) update(ctx context.Context, id identity, change func(*metav1.ObjectMeta) bool) error {
 	c, err := gc.client(id)
 	if err != nil {
 		return err
 	}
 	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		obj, err := gc.getLive(ctx, id)
-		if err != nil || obj == nil || !change(obj) {
+		if err != nil || obj == nil || !change(&obj.ObjectMeta) {
 			return err
 		}
-		_, err = c.Update(ctx, obj, metav1.UpdateOptions{})
+		var p metadataPatch
+		p.Metadata.UID, p.Metadata.ResourceVersion = obj.UID, obj.ResourceVersion
+		p.Metadata.OwnerReferences, p.Metadata.Finalizers = obj.OwnerReferences, obj.Finalizers
+		data, err := json.Marshal(p)
+		if err != nil {
+			return fmt.Errorf("metadata patch: %w", err)
+		}
+		_, err = c.Patch(ctx, id.Name, types.MergePatchType, data, metav1.PatchOptions{})
 		return err
 	})
 	if apierrors.IsNotFound(err) {

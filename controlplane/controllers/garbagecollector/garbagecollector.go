@@ -1,7 +1,8 @@
 // Package garbagecollector deletes objects whose owners are gone, following
 // ownerReferences as Kubernetes' garbage collector does. It discovers the
 // served resources, watches the metadata of every object through a
-// dynamic informer per resource, and keeps an owner graph. Three
+// metadata-only informer per resource (the apiserver sends
+// PartialObjectMetadata, never whole objects), and keeps an owner graph. Three
 // propagation modes follow from the finalizers the apiserver records on a
 // delete:
 //   - background (no finalizer): the owner goes at once; its dependents,
@@ -25,12 +26,11 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
@@ -40,8 +40,9 @@ import (
 
 // Config configures the collector.
 type Config struct {
-	// Dynamic reaches every resource. Required.
-	Dynamic dynamic.Interface
+	// Metadata reads, patches and deletes the metadata of every
+	// resource. Required.
+	Metadata metadata.Interface
 	// Discovery lists the served resources (default: the clientset's).
 	Discovery discovery.DiscoveryInterface
 	// Workers is the number of objects checked at once (default 5).
@@ -64,8 +65,8 @@ type Controller struct {
 // New builds the collector. Its informers are its own (one per served
 // resource, discovered in Start), not the shared typed ones.
 func New(c *controllers.Context, cfg Config) (*Controller, error) {
-	if cfg.Dynamic == nil {
-		return nil, errors.New("garbage collector: no dynamic client")
+	if cfg.Metadata == nil {
+		return nil, errors.New("garbage collector: no metadata client")
 	}
 	if cfg.Discovery == nil {
 		cfg.Discovery = c.Client.Discovery()
@@ -131,17 +132,14 @@ func (gc *Controller) Start(ctx context.Context) error {
 // monitor builds the metadata-only informer of one resource, feeding the
 // graph.
 func (gc *Controller) monitor(r resource) (cache.SharedIndexInformer, error) {
-	inf := dynamicinformer.NewFilteredDynamicInformer(gc.cfg.Dynamic, r.gvr, metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
-	if err := inf.SetTransform(stripToMetadata); err != nil {
+	inf := metadatainformer.NewFilteredMetadataInformer(gc.cfg.Metadata, r.gvr, metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
+	if err := inf.SetTransform(stripMetadata); err != nil {
 		return nil, fmt.Errorf("garbage collector: %s: %w", r.gvr, err)
 	}
+	apiVersion := r.gvr.GroupVersion().String()
 	observe := func(obj any) {
-		if u, ok := obj.(*unstructured.Unstructured); ok {
-			apiVersion := u.GetAPIVersion()
-			if apiVersion == "" {
-				apiVersion = r.gvr.GroupVersion().String()
-			}
-			gc.graph.observe(u, apiVersion, r.kind)
+		if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+			gc.graph.observe(m, apiVersion, r.kind)
 		}
 	}
 	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -151,8 +149,8 @@ func (gc *Controller) monitor(r resource) (cache.SharedIndexInformer, error) {
 			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 				obj = t.Obj
 			}
-			if u, ok := obj.(*unstructured.Unstructured); ok {
-				gc.graph.remove(u.GetUID())
+			if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+				gc.graph.remove(m.UID)
 			}
 		},
 	})

@@ -21,7 +21,7 @@ var (
 	srv *servertest.Server
 	// gc builds the controller under test.
 	gc controllers.Constructor = func(c *controllers.Context) (controllers.Controller, error) {
-		return garbagecollector.New(c, garbagecollector.Config{Dynamic: c.Dynamic})
+		return garbagecollector.New(c, garbagecollector.Config{Metadata: c.Metadata})
 	}
 )
 

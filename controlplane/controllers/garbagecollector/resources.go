@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 )
@@ -86,21 +85,15 @@ func (m mapper) forRef(apiVersion, kind string) (resource, bool) {
 	return r, ok
 }
 
-// stripToMetadata is the informers' transform: the collector keeps only
-// the metadata of every object.
-func stripToMetadata(obj any) (any, error) {
-	u, ok := obj.(*unstructured.Unstructured)
+// stripMetadata is the informers' transform: the collector keeps only
+// the metadata fields it reads (no labels, annotations or managed fields).
+func stripMetadata(obj any) (any, error) {
+	m, ok := obj.(*metav1.PartialObjectMetadata)
 	if !ok {
 		return obj, nil
 	}
-	meta, _, _ := unstructured.NestedMap(u.Object, "metadata")
-	keep := map[string]any{}
-	for _, k := range []string{"name", "namespace", "uid", "resourceVersion", "ownerReferences", "finalizers", "deletionTimestamp"} {
-		if v, ok := meta[k]; ok {
-			keep[k] = v
-		}
-	}
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": u.GetAPIVersion(), "kind": u.GetKind(), "metadata": keep,
+	return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
+		Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
+		OwnerReferences: m.OwnerReferences, Finalizers: m.Finalizers, DeletionTimestamp: m.DeletionTimestamp,
 	}}, nil
 }

@@ -12,14 +12,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 )
 
 // deleter deletes the content of a namespace.
 type deleter struct {
 	client    kubernetes.Interface
-	dynamic   dynamic.Interface
+	metadata  metadata.Interface
 	discovery discovery.DiscoveryInterface
 }
 
@@ -69,7 +69,7 @@ func (d *deleter) deleteAll(ctx context.Context, ns string) *result {
 // deleteResource deletes the objects of one resource in ns and records
 // what is left.
 func (d *deleter) deleteResource(ctx context.Context, ns string, gvr schema.GroupVersionResource, collection bool, opts metav1.DeleteOptions, res *result) error {
-	client := d.dynamic.Resource(gvr).Namespace(ns)
+	client := d.metadata.Resource(gvr).Namespace(ns)
 	if collection {
 		err := client.DeleteCollection(ctx, opts, metav1.ListOptions{})
 		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsMethodNotSupported(err) {

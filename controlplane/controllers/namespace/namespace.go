@@ -18,8 +18,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
 
 	"skiff.dev/skiff/controlplane/controllers"
@@ -28,9 +28,9 @@ import (
 
 // Config configures the controller.
 type Config struct {
-	// Dynamic reaches every resource by its group, version and resource.
-	// Required.
-	Dynamic dynamic.Interface
+	// Metadata lists and deletes the objects of every resource, by its
+	// group, version and resource. Required.
+	Metadata metadata.Interface
 	// Discovery lists the served resources (default: the clientset's).
 	Discovery discovery.DiscoveryInterface
 	// Workers is the number of namespaces worked on at once (default 2).
@@ -52,8 +52,8 @@ type Controller struct {
 
 // New builds the controller over the shared informers of c.
 func New(c *controllers.Context, cfg Config) (*Controller, error) {
-	if cfg.Dynamic == nil {
-		return nil, errors.New("namespace controller: no dynamic client")
+	if cfg.Metadata == nil {
+		return nil, errors.New("namespace controller: no metadata client")
 	}
 	if cfg.Discovery == nil {
 		cfg.Discovery = c.Client.Discovery()
@@ -69,7 +69,7 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 		cfg:     cfg,
 		client:  c.Client,
 		log:     c.Logger.With("controller", "namespace"),
-		deleter: &deleter{client: c.Client, dynamic: cfg.Dynamic, discovery: cfg.Discovery},
+		deleter: &deleter{client: c.Client, metadata: cfg.Metadata, discovery: cfg.Discovery},
 		synced:  []cache.InformerSynced{inf.HasSynced},
 		queue:   controllerutil.NewBackoffQueue[string]("namespace", 50*time.Millisecond, cfg.MaxRecheck, nil),
 	}

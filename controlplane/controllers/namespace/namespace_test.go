@@ -23,7 +23,7 @@ import (
 // controller, whose accounts it deletes too.
 var controllersUnderTest = []controllers.Constructor{
 	func(c *controllers.Context) (controllers.Controller, error) {
-		return namespace.New(c, namespace.Config{Dynamic: c.Dynamic, MaxRecheck: 200 * time.Millisecond})
+		return namespace.New(c, namespace.Config{Metadata: c.Metadata, MaxRecheck: 200 * time.Millisecond})
 	},
 	controllers.ConstructorFor(serviceaccount.New, serviceaccount.Config{}),
 }

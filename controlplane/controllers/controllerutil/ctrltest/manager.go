@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	"skiff.dev/skiff/controlplane/controllers"
@@ -36,11 +36,11 @@ func StartManager(tb testing.TB, cfg *rest.Config, ctors ...controllers.Construc
 	if err != nil {
 		tb.Fatal(err)
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
+	md, err := metadata.NewForConfig(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	m := &Manager{tb: tb, cfg: controllers.ManagerConfig{Client: client, Dynamic: dyn, Controllers: ctors, Logger: testLogger()}}
+	m := &Manager{tb: tb, cfg: controllers.ManagerConfig{Client: client, Metadata: md, Controllers: ctors, Logger: testLogger()}}
 	m.Start()
 	tb.Cleanup(m.Stop)
 	return m
