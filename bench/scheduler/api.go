@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
@@ -64,12 +65,18 @@ func (c *cluster) measureAPI(ctx context.Context, mode clientMode, nodes, round 
 	logs := &schedLog{counts: map[string]int{}}
 	sc := server.SchedulerConfig(cs, server.Config{Logger: slog.New(logs)})
 	sc.Usage = newUsageSource(nodes)
+	sc.APIConcurrency = c.opts.APIConcurrency
 	s, err := skiffsched.New(sc)
+	if err != nil {
+		return run, err
+	}
+	stopProfile, err := startProfile(c.opts.CPUProfile, fmt.Sprintf("%d-%d-%s", nodes, round, strings.ReplaceAll(mode.name, " ", "-")))
 	if err != nil {
 		return run, err
 	}
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
+	cpu0 := processCPU()
 	start := time.Now()
 	go func() { done <- s.Start(sctx) }()
 
@@ -87,6 +94,8 @@ func (c *cluster) measureAPI(ctx context.Context, mode clientMode, nodes, round 
 	case <-ctx.Done():
 		waitErr = ctx.Err()
 	}
+	cpu := processCPU() - cpu0
+	stopProfile()
 	stop()
 	if !exited {
 		if err := <-done; err != nil && waitErr == nil {
@@ -95,6 +104,9 @@ func (c *cluster) measureAPI(ctx context.Context, mode clientMode, nodes, round 
 	}
 
 	run.summarize(w.times(), start)
+	if run.Bound > 0 {
+		run.CPUPerPod = cpu / time.Duration(run.Bound)
+	}
 	run.Sync, run.Terms, run.LogWarnings, run.FailedAttempts = logs.summary(start)
 	run.BindLatency = binds.summary()
 	return run, waitErr
@@ -128,6 +140,15 @@ func (run *Run) summarize(bound []time.Time, start time.Time) {
 	if run.Bound > 1 {
 		run.SteadyPodsPerSec = float64(run.Bound-1) / last.Sub(first).Seconds()
 	}
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // createPods creates opts.Pods pending pods with 32 clients in parallel.

@@ -42,6 +42,7 @@ type cell struct {
 	sync   stats.Spread
 	bind50 stats.Spread
 	bind99 stats.Spread
+	cpu    stats.Spread
 }
 
 func cells(runs []Run) []*cell {
@@ -68,6 +69,7 @@ func cells(runs []Run) []*cell {
 		c.sync = spreadOf(c.runs, func(r Run) float64 { return ms(r.Sync) })
 		c.bind50 = spreadOf(c.runs, func(r Run) float64 { return ms(r.BindLatency.P50) })
 		c.bind99 = spreadOf(c.runs, func(r Run) float64 { return ms(r.BindLatency.P99) })
+		c.cpu = spreadOf(c.runs, func(r Run) float64 { return ms(r.CPUPerPod) })
 	}
 	return out
 }
@@ -168,7 +170,7 @@ func targetsSection(res *Results, cs []*cell) report.Section {
 }
 
 func tableSection(res *Results, cs []*cell) report.Section {
-	t := report.Table{Header: []string{"mode", "nodes", "pods/s", "first→last bind pods/s", "p50 ms", "p99 ms", "first bind ms", "caches synced ms", "bind call p50 / p99 ms", "placed", "warnings, lost Leases"}}
+	t := report.Table{Header: []string{"mode", "nodes", "pods/s", "first→last bind pods/s", "p50 ms", "p99 ms", "first bind ms", "caches synced ms", "bind call p50 / p99 ms", "process CPU ms per pod", "placed", "warnings, lost Leases"}}
 	chart := report.BarChart{Title: "Pods scheduled per second (median of rounds; whiskers: min–max)", YLabel: "pods/s", Log: true}
 	series := map[string]*report.BarSeries{}
 	var order []string
@@ -183,12 +185,13 @@ func tableSection(res *Results, cs []*cell) report.Section {
 			warnings += r.LogWarnings
 			lost += max(r.Terms-1, 0)
 		}
-		row := []string{c.mode, report.FormatNumber(float64(c.nodes)), num(c.rate), "–", num(c.p50), num(c.p99), "–", "–", "–",
+		row := []string{c.mode, report.FormatNumber(float64(c.nodes)), num(c.rate), "–", num(c.p50), num(c.p99), "–", "–", "–", "–",
 			fmt.Sprintf("%d/%d", placed, pods), "–"}
 		if c.mode != modePure {
 			row[3], row[6], row[7] = num(c.steady), num(c.first), num(c.sync)
 			row[8] = num(c.bind50) + " / " + num(c.bind99)
-			row[10] = fmt.Sprintf("%d, %d", warnings, lost)
+			row[9] = num(c.cpu)
+			row[11] = fmt.Sprintf("%d, %d", warnings, lost)
 		}
 		t.Rows = append(t.Rows, row)
 		s := series[c.mode]

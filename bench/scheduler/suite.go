@@ -13,6 +13,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,6 +66,13 @@ type Options struct {
 	ContentType string `json:"content_type"`
 	// Timeout bounds one round through the API.
 	Timeout time.Duration `json:"timeout_ns"`
+	// APIConcurrency, if positive, replaces the scheduler's bound on API
+	// calls in flight (scheduler.Config.APIConcurrency).
+	APIConcurrency int `json:"api_concurrency,omitempty"`
+	// CPUProfile, if set, is a directory that receives a CPU profile of
+	// the process (server and scheduler) for each round through the API,
+	// from the scheduler's start until every pod is bound.
+	CPUProfile string `json:"-"`
 
 	cpu, mem resource.Quantity
 }
@@ -118,6 +128,11 @@ type Run struct {
 	// Latency is per pod: the pipeline's work on it (pure), or the time
 	// from the scheduler's start until the pod was seen bound (API).
 	Latency stats.Latency `json:"latency"`
+	// CPUPerPod is the CPU time of the whole process (server, etcd,
+	// simulated nodes, scheduler) from the scheduler's start until the
+	// last pod was seen bound, over the pods bound (API): unlike pods/s,
+	// it hardly depends on what else the machine runs.
+	CPUPerPod time.Duration `json:"cpu_per_pod_ns,omitempty"`
 	// CreateRate is how fast the pods were created before the round (API).
 	CreateRate float64 `json:"create_rate,omitempty"`
 	// BindLatency is the time of the scheduler's pods/binding calls, as
@@ -167,6 +182,8 @@ func (s *Suite) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.StatusInterval, "scheduler.status-interval", o.StatusInterval, "simulated nodes' status report interval")
 	fs.StringVar(&o.ContentType, "scheduler.content-type", o.ContentType, "wire format of the scheduler's client (application/json or application/vnd.kubernetes.protobuf)")
 	fs.DurationVar(&o.Timeout, "scheduler.timeout", o.Timeout, "limit of one round through the API")
+	fs.IntVar(&o.APIConcurrency, "scheduler.api-concurrency", o.APIConcurrency, "the scheduler's bound on API calls in flight (0: its default)")
+	fs.StringVar(&o.CPUProfile, "scheduler.cpuprofile", o.CPUProfile, "directory for a CPU profile of each round through the API")
 }
 
 // Run implements bench.Suite.
@@ -244,6 +261,29 @@ func measure(ctx context.Context, opts Options, env bench.Env) (*Results, error)
 		return res, fmt.Errorf("scheduler: %s", strings.Join(res.Errors, "; "))
 	}
 	return res, nil
+}
+
+// startProfile starts a CPU profile into dir/cpu-<name>.pprof (nothing when
+// dir is empty) and returns the function that stops it.
+func startProfile(dir, name string) (stop func(), err error) {
+	if dir == "" {
+		return func() {}, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("scheduler: cpu profile: %w", err)
+	}
+	f, err := os.Create(filepath.Join(dir, "cpu-"+name+".pprof"))
+	if err != nil {
+		return nil, fmt.Errorf("scheduler: cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("scheduler: cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // intList is a comma-separated list of positive integers as a flag.

@@ -50,7 +50,7 @@ func prepareUnschedulable(pod *snapshot.PodInfo, _ *snapshot.Snapshot) nodeCheck
 		return nil
 	}
 	return func(n *snapshot.NodeInfo) *Status {
-		if n.Node.Spec.Unschedulable {
+		if n.Unschedulable() {
 			return statusUnschedulable
 		}
 		return nil
@@ -69,8 +69,9 @@ func tolerates(tolerations []v1.Toleration, t *v1.Taint) bool {
 func prepareTaints(pod *snapshot.PodInfo, _ *snapshot.Snapshot) nodeCheck {
 	tolerations := pod.Pod.Spec.Tolerations
 	return func(n *snapshot.NodeInfo) *Status {
-		for i := range n.Node.Spec.Taints {
-			t := &n.Node.Spec.Taints[i]
+		taints := n.Taints()
+		for i := range taints {
+			t := &taints[i]
 			if t.Effect != v1.TaintEffectNoSchedule && t.Effect != v1.TaintEffectNoExecute {
 				continue
 			}

@@ -110,8 +110,9 @@ func prepareTaintScore(pod *snapshot.PodInfo, _ *snapshot.Snapshot) *scorer {
 	return &scorer{
 		score: func(n *snapshot.NodeInfo) int64 {
 			var c int64
-			for i := range n.Node.Spec.Taints {
-				t := &n.Node.Spec.Taints[i]
+			taints := n.Taints()
+			for i := range taints {
+				t := &taints[i]
 				if t.Effect == v1.TaintEffectPreferNoSchedule && !tolerates(tolerations, t) {
 					c++
 				}
@@ -148,44 +149,51 @@ func scaleToMax(scores []int64, reverse bool) {
 	}
 }
 
-// zoneLabel is the well-known topology label owner spreading looks at.
-const zoneLabel = v1.LabelTopologyZone
-
 // prepareOwnerSpread spreads the pods of one controller (ReplicaSet,
-// StatefulSet, Job...) over nodes and zones, as kube-scheduler's former
-// SelectorSpread did: a third for the node, two thirds for the zone.
+// StatefulSet, Job...) over nodes and zones (topology.kubernetes.io/zone,
+// NodeInfo.Zone), as kube-scheduler's former SelectorSpread did: a third
+// for the node, two thirds for the zone.
 func prepareOwnerSpread(pod *snapshot.PodInfo, s *snapshot.Snapshot) *scorer {
 	owner := pod.Owner
 	if owner == "" {
 		return nil
 	}
 	zones := map[string]int64{}
-	s.OwnerNodes(owner, func(n *snapshot.NodeInfo, c int32) {
-		if z, ok := n.Labels()[zoneLabel]; ok {
+	// counts holds the nodes with pods of the owner (a few, of thousands
+	// scored): a lookup by pointer is cheaper than in each node's map by
+	// UID.
+	counts := s.OwnerCounts(owner)
+	for n, c := range counts {
+		if z, ok := n.Zone(); ok {
 			zones[z] += int64(c)
 		}
-	})
+	}
 	return &scorer{
-		score: func(n *snapshot.NodeInfo) int64 { return int64(n.OwnerCount(owner)) },
+		score: func(n *snapshot.NodeInfo) int64 { return int64(counts[n]) },
 		normalize: func(nodes []*snapshot.NodeInfo, scores []int64) {
+			// zoneCount[i] is the owner's pods in node i's zone, -1 when
+			// the node has no zone: one map lookup per node.
+			zoneCount := make([]int64, len(nodes))
 			var maxNode, maxZone int64
 			haveZones := false
 			for i, n := range nodes {
 				maxNode = max(maxNode, scores[i])
-				if z, ok := n.Node.Labels[zoneLabel]; ok {
+				zoneCount[i] = -1
+				if z, ok := n.Zone(); ok {
 					haveZones = true
-					maxZone = max(maxZone, zones[z])
+					zoneCount[i] = zones[z]
+					maxZone = max(maxZone, zoneCount[i])
 				}
 			}
-			for i, n := range nodes {
+			for i := range nodes {
 				f := float64(MaxScore)
 				if maxNode > 0 {
 					f = float64(MaxScore) * float64(maxNode-scores[i]) / float64(maxNode)
 				}
 				if haveZones {
 					zs := float64(MaxScore)
-					if z, ok := n.Node.Labels[zoneLabel]; ok && maxZone > 0 {
-						zs = float64(MaxScore) * float64(maxZone-zones[z]) / float64(maxZone)
+					if zoneCount[i] >= 0 && maxZone > 0 {
+						zs = float64(MaxScore) * float64(maxZone-zoneCount[i]) / float64(maxZone)
 					}
 					f = f/3 + zs*2/3
 				}

@@ -37,6 +37,14 @@ type NodeInfo struct {
 	usage           *Usage
 	nonZeroAtSample Resources
 	index           int // position in Snapshot.nodes, -1 when not listed
+
+	// zone is the node's topology.kubernetes.io/zone label, unschedulable
+	// and taints its spec's, copied out of the Node so that filtering and
+	// scoring thousands of nodes per pod do not chase it.
+	zone          string
+	hasZone       bool
+	unschedulable bool
+	taints        []v1.Taint
 }
 
 func newNodeInfo(name string) *NodeInfo {
@@ -47,7 +55,21 @@ func (n *NodeInfo) setNode(node *v1.Node) {
 	n.Node = node
 	n.Allocatable = ResourcesFromList(node.Status.Allocatable)
 	n.AllowedPods = node.Status.Allocatable.Pods().Value()
+	n.zone, n.hasZone = node.Labels[v1.LabelTopologyZone]
+	n.unschedulable = node.Spec.Unschedulable
+	n.taints = node.Spec.Taints
 }
+
+// Taints returns the node's taints; the slice must not be changed.
+func (n *NodeInfo) Taints() []v1.Taint {
+	if n.Node == nil {
+		return nil
+	}
+	return n.taints
+}
+
+// Unschedulable tells whether the node is cordoned (spec.unschedulable).
+func (n *NodeInfo) Unschedulable() bool { return n.Node != nil && n.unschedulable }
 
 // Index is the node's position in Snapshot.Nodes(), -1 when it is not
 // listed; it is stable while the snapshot does not change.
@@ -65,6 +87,14 @@ func (n *NodeInfo) Labels() map[string]string {
 		return nil
 	}
 	return n.Node.Labels
+}
+
+// Zone returns the node's topology.kubernetes.io/zone label, if it has one.
+func (n *NodeInfo) Zone() (string, bool) {
+	if n.Node == nil {
+		return "", false
+	}
+	return n.zone, n.hasZone
 }
 
 // PortsConflict tells whether any of ports clashes with a host port already

@@ -28,7 +28,7 @@ type Snapshot struct {
 	// affinity, preferred affinity and anti-affinity).
 	antiIndex       termIndex
 	scoreIndex      termIndex
-	ownerNodes      map[types.UID]map[*NodeInfo]struct{}
+	ownerNodes      map[types.UID]map[*NodeInfo]int32
 	namespaceLabels map[string]labels.Set
 	// domains counts the listed nodes per topology label value.
 	domains map[string]map[string]int
@@ -52,7 +52,7 @@ func New() *Snapshot {
 		byLabel:         keyedSets[nsLabel]{},
 		antiIndex:       newTermIndex(),
 		scoreIndex:      newTermIndex(),
-		ownerNodes:      map[types.UID]map[*NodeInfo]struct{}{},
+		ownerNodes:      map[types.UID]map[*NodeInfo]int32{},
 		namespaceLabels: map[string]labels.Set{},
 		domains:         map[string]map[string]int{},
 	}
@@ -140,13 +140,9 @@ func (s *Snapshot) PodsWithAffinityFor(podLabels map[string]string, fn func(*Pod
 // nodes per value. The map is shared and must not be changed.
 func (s *Snapshot) TopologyDomains(key string) map[string]int { return s.domains[key] }
 
-// OwnerNodes calls fn for every node holding pods of the controller owner,
-// with their number.
-func (s *Snapshot) OwnerNodes(owner types.UID, fn func(n *NodeInfo, count int32)) {
-	for n := range s.ownerNodes[owner] {
-		fn(n, n.owners[owner])
-	}
-}
+// OwnerCounts returns the number of pods of the controller owner on each
+// node that holds some. The map is shared and must not be changed.
+func (s *Snapshot) OwnerCounts(owner types.UID) map[*NodeInfo]int32 { return s.ownerNodes[owner] }
 
 // SetNode adds the node or replaces its object; pods already placed on it
 // stay.
@@ -224,10 +220,10 @@ func (s *Snapshot) AddPod(pod *PodInfo, nodeName string) {
 	if pod.Owner != "" {
 		m := s.ownerNodes[pod.Owner]
 		if m == nil {
-			m = map[*NodeInfo]struct{}{}
+			m = map[*NodeInfo]int32{}
 			s.ownerNodes[pod.Owner] = m
 		}
-		m[n] = struct{}{}
+		m[n]++
 	}
 }
 
@@ -242,10 +238,13 @@ func (s *Snapshot) RemovePod(uid types.UID) bool {
 	n := p.node
 	n.RemovePod(uid)
 	s.index(p, false)
-	if o := p.pod.Owner; o != "" && n.owners[o] == 0 {
-		delete(s.ownerNodes[o], n)
-		if len(s.ownerNodes[o]) == 0 {
-			delete(s.ownerNodes, o)
+	if o := p.pod.Owner; o != "" {
+		m := s.ownerNodes[o]
+		if m[n]--; m[n] <= 0 {
+			delete(m, n)
+			if len(m) == 0 {
+				delete(s.ownerNodes, o)
+			}
 		}
 	}
 	if n.Node == nil && len(n.pods) == 0 {

@@ -109,7 +109,9 @@ func TestPodsKeepTotalsRight(t *testing.T) {
 		t.Fatalf("owner count on a %d after removal", a.OwnerCount("rs"))
 	}
 	var owners []string
-	s.OwnerNodes("rs", func(n *snapshot.NodeInfo, c int32) { owners = append(owners, fmt.Sprintf("%s=%d", n.Name, c)) })
+	for n, c := range s.OwnerCounts("rs") {
+		owners = append(owners, fmt.Sprintf("%s=%d", n.Name, c))
+	}
 	if len(owners) != 1 || owners[0] != "b=1" {
 		t.Fatalf("owner nodes %v, want [b=1]", owners)
 	}
@@ -189,13 +191,25 @@ func TestNodesComeAndGo(t *testing.T) {
 		t.Fatal("node not listed with its allocatable")
 	}
 
-	// Updating the node keeps its pods.
+	// Updating the node keeps its pods, and the fields copied out of the
+	// Node follow it.
 	n := node("late")
 	n.Status.Allocatable[v1.ResourceCPU] = resource.MustParse("8")
+	n.Labels[v1.LabelTopologyZone] = "z2"
+	n.Spec.Unschedulable = true
+	n.Spec.Taints = []v1.Taint{{Key: "k", Effect: v1.TaintEffectNoSchedule}}
 	s.SetNode(n)
-	checkTotals(t, s.Node("late"), 1000, 0, 1)
-	if s.Node("late").Allocatable.MilliCPU != 8000 {
+	late := s.Node("late")
+	checkTotals(t, late, 1000, 0, 1)
+	if late.Allocatable.MilliCPU != 8000 {
 		t.Fatal("allocatable not updated")
+	}
+	if z, ok := late.Zone(); !ok || z != "z2" || !late.Unschedulable() || len(late.Taints()) != 1 {
+		t.Fatalf("zone %q %v, unschedulable %v, taints %v: not updated", z, ok, late.Unschedulable(), late.Taints())
+	}
+	s.SetNode(node("late"))
+	if z, _ := late.Zone(); z != "z1" || late.Unschedulable() || len(late.Taints()) != 0 {
+		t.Fatal("zone, unschedulable or taints not restored")
 	}
 
 	s.SetNode(node("other"))
