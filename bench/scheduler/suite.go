@@ -61,8 +61,9 @@ type Options struct {
 	// heartbeats (simnode.Config).
 	LeaseInterval  time.Duration `json:"lease_interval_ns"`
 	StatusInterval time.Duration `json:"status_interval_ns"`
-	// ContentType is the wire format of the scheduler's client (the
-	// benchmark's own calls use protobuf).
+	// ContentType is the wire format of the scheduler's client
+	// (protobuf by default, as skiff's components use; the benchmark's
+	// own calls use protobuf).
 	ContentType string `json:"content_type"`
 	// Timeout bounds one round through the API.
 	Timeout time.Duration `json:"timeout_ns"`
@@ -83,7 +84,7 @@ func DefaultOptions() Options {
 		Rounds: 3, APIRounds: 1, Nodes: []int{100, 1000, 5000}, Pods: 10000, PodCPU: "25m", PodMemory: "128Mi",
 		API: true, Static: true,
 		LeaseInterval: 10 * time.Second, StatusInterval: time.Minute,
-		ContentType: "application/json", Timeout: 5 * time.Minute,
+		ContentType: protobuf, Timeout: 5 * time.Minute,
 	}
 }
 

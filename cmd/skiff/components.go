@@ -27,6 +27,7 @@ func restConfig(kubeconfig, userAgent string) (*rest.Config, error) {
 		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
 	}
 	cfg.QPS, cfg.Burst, cfg.UserAgent = 500, 1000, userAgent
+	server.UseProtobuf(cfg)
 	return cfg, nil
 }
 

@@ -83,6 +83,7 @@ func (s *Server) startComponents(ctx context.Context, run func(func() error)) er
 	// an event per pod at 500 requests/s would cap scheduling at 250 pods/s.
 	rc.QPS, rc.Burst = -1, 0
 	rc.UserAgent = "skiff-server"
+	UseProtobuf(rc)
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return fmt.Errorf("loopback client: %w", err)
