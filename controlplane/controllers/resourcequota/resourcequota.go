@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 
 	"skiff.dev/skiff/controlplane/controllers"
@@ -66,7 +67,17 @@ type Controller struct {
 	quotas  corelisters.ResourceQuotaLister
 	listers map[schema.GroupResource]cache.GenericLister
 	synced  []cache.InformerSynced
-	queue   controllerutil.Queue
+	// own are the informers this controller runs itself: metadata-only
+	// ones for the kinds it only counts.
+	own   []cache.SharedIndexInformer
+	queue controllerutil.Queue
+}
+
+// countedOnly are the kinds whose objects quotas only count and no other
+// controller caches: watched as metadata, which is all a count needs.
+var countedOnly = map[schema.GroupResource]bool{
+	{Resource: "configmaps"}: true,
+	{Resource: "secrets"}:    true,
 }
 
 // New builds the controller over the shared informers of c.
@@ -103,7 +114,11 @@ func New(c *controllers.Context, cfg Config) (*Controller, error) {
 		return nil, err
 	}
 	for _, gvr := range served {
-		if err := rq.watch(c.Informers, gvr); err != nil {
+		inf, err := rq.informer(c, gvr)
+		if err != nil {
+			return nil, err
+		}
+		if err := rq.watch(inf, gvr); err != nil {
 			return nil, err
 		}
 	}
@@ -140,13 +155,37 @@ func servedResources(client kubernetes.Interface, want []schema.GroupVersionReso
 	return out, nil
 }
 
+// informer returns the informer that lists the objects of gvr: the
+// shared typed one, or a metadata-only one of its own for the kinds it
+// only counts.
+func (rq *Controller) informer(c *controllers.Context, gvr schema.GroupVersionResource) (informers.GenericInformer, error) {
+	if !countedOnly[gvr.GroupResource()] || c.Metadata == nil {
+		inf, err := c.Informers.ForResource(gvr)
+		if err != nil {
+			return nil, fmt.Errorf("resourcequota: informer for %s: %w", gvr, err)
+		}
+		return inf, nil
+	}
+	inf := metadatainformer.NewFilteredMetadataInformer(c.Metadata, gvr, metav1.NamespaceAll, rq.cfg.ResyncPeriod,
+		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc}, nil)
+	if err := inf.Informer().SetTransform(dropManagedFields); err != nil {
+		return nil, fmt.Errorf("resourcequota: informer for %s: %w", gvr, err)
+	}
+	rq.own = append(rq.own, inf.Informer())
+	return inf, nil
+}
+
+// dropManagedFields keeps a counted object's cached metadata small.
+func dropManagedFields(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
+}
+
 // watch lists the objects of gvr for counting and requeues the quotas of
 // a namespace where one changes.
-func (rq *Controller) watch(f informers.SharedInformerFactory, gvr schema.GroupVersionResource) error {
-	inf, err := f.ForResource(gvr)
-	if err != nil {
-		return fmt.Errorf("resourcequota: informer for %s: %w", gvr, err)
-	}
+func (rq *Controller) watch(inf informers.GenericInformer, gvr schema.GroupVersionResource) error {
 	rq.listers[gvr.GroupResource()] = inf.Lister()
 	rq.synced = append(rq.synced, inf.Informer().HasSynced)
 	changed := func(obj any) {
@@ -154,7 +193,7 @@ func (rq *Controller) watch(f informers.SharedInformerFactory, gvr schema.GroupV
 			rq.enqueueNamespace(m.GetNamespace())
 		}
 	}
-	_, err = inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: changed, DeleteFunc: changed,
 		UpdateFunc: func(old, cur any) {
 			o, n := old.(metav1.Object), cur.(metav1.Object)
@@ -162,8 +201,7 @@ func (rq *Controller) watch(f informers.SharedInformerFactory, gvr schema.GroupV
 				changed(cur)
 			}
 		},
-	})
-	if err != nil {
+	}); err != nil {
 		return fmt.Errorf("resourcequota: watch %s: %w", gvr, err)
 	}
 	return nil
@@ -184,6 +222,9 @@ func (rq *Controller) Name() string { return "resourcequota" }
 
 // Start keeps quota status current until ctx is done.
 func (rq *Controller) Start(ctx context.Context) error {
+	for _, inf := range rq.own {
+		go inf.Run(ctx.Done())
+	}
 	go func() {
 		t := time.NewTicker(rq.cfg.ResyncPeriod)
 		defer t.Stop()
