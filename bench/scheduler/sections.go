@@ -236,9 +236,9 @@ func setupSection(res *Results) report.Section {
 		nodeCPU, nodeMemory, nodePods, report.FormatNumber(float64(o.Pods)), o.PodCPU, o.PodMemory, podsPerOwner, o.Rounds, o.APIRounds,
 		o.LeaseInterval, o.StatusInterval, o.ContentType)
 	if o.Throttled {
-		text += "\n\n**Server's client limits**: the same with the client-side rate limit the server gives the scheduler it runs (QPS 500, burst 1,000)."
+		text += "\n\n**Standalone client limits**: the same with the client-side rate limit of a standalone `skiff scheduler` (QPS 500, burst 1,000)."
 	}
-	text += " The server gives the scheduler it runs a client limited to QPS 500 (burst 1,000): at a bind and an event per pod, that alone caps it near 250 pods/s once the burst is spent (`-scheduler.throttled` measures it)."
+	text += " The scheduler inside `skiff server` has no client-side rate limit; a standalone `skiff scheduler` is limited to QPS 500 (burst 1,000): at a bind and an event per pod, that alone caps it near 250 pods/s once the burst is spent (`-scheduler.throttled` measures it)."
 	if o.Static {
 		text += "\n\n**Static nodes**: the same after the simulated nodes' heartbeats and agent are stopped (the nodes stay registered and Ready), as scheduler_perf's nodes are: no Lease renewals and no pod status writes compete with the scheduler."
 	}

@@ -32,7 +32,7 @@ import (
 const (
 	modePure      = "pure pipeline"
 	modeAPI       = "through the API"
-	modeThrottled = "through the API, server's client limits"
+	modeThrottled = "through the API, standalone scheduler's client limits"
 	modeStatic    = "through the API, static nodes"
 )
 
@@ -177,7 +177,7 @@ func (s *Suite) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.PodCPU, "scheduler.pod-cpu", o.PodCPU, "CPU request of each pod (scheduler_perf's is 100m, which 10,000 pods cannot get from 100 nodes)")
 	fs.StringVar(&o.PodMemory, "scheduler.pod-memory", o.PodMemory, "memory request of each pod (scheduler_perf's is 500Mi)")
 	fs.BoolVar(&o.API, "scheduler.api", o.API, "also measure through the API (a server in this process, simulated nodes)")
-	fs.BoolVar(&o.Throttled, "scheduler.throttled", o.Throttled, "also measure at the largest size with the client limits the server gives its scheduler (QPS 500, burst 1000)")
+	fs.BoolVar(&o.Throttled, "scheduler.throttled", o.Throttled, "also measure at the largest size with the client limits of a standalone skiff scheduler (QPS 500, burst 1000)")
 	fs.BoolVar(&o.Static, "scheduler.static", o.Static, "also measure at the largest size with the nodes' heartbeats and agent stopped")
 	fs.DurationVar(&o.LeaseInterval, "scheduler.lease-interval", o.LeaseInterval, "simulated nodes' Lease renewal interval")
 	fs.DurationVar(&o.StatusInterval, "scheduler.status-interval", o.StatusInterval, "simulated nodes' status report interval")
@@ -243,7 +243,7 @@ func measure(ctx context.Context, opts Options, env bench.Env) (*Results, error)
 	}
 	largest := opts.Nodes[len(opts.Nodes)-1]
 	if opts.Throttled {
-		// The server's loopback client: QPS 500, burst 1000.
+		// A standalone skiff scheduler's client: QPS 500, burst 1000.
 		for i := range opts.APIRounds {
 			if err := round(clientMode{name: modeThrottled, qps: 500, burst: 1000}, largest, i); err != nil {
 				return res, err
