@@ -643,12 +643,27 @@ func (e *engine) planOrphans(tx *txn) {
 }
 
 // takeRemovedUDP returns and forgets the UDP backends removed since the
-// last call.
+// last call that no UDP frontend still uses: the sockets are matched by
+// backend address alone, so a backend another service keeps (the same
+// pod behind two services) must keep its sockets.
 func (e *engine) takeRemovedUDP() []netip.AddrPort {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out := e.removedUDP
 	e.removedUDP = nil
+	if len(out) == 0 {
+		return nil
+	}
+	inUse := make(map[netip.AddrPort]bool)
+	for _, fe := range e.fes {
+		if fe.key.proto != uint8(model.UDP) {
+			continue
+		}
+		for k := range fe.backends {
+			inUse[k.addrPort()] = true
+		}
+	}
+	out = slices.DeleteFunc(out, func(ap netip.AddrPort) bool { return inUse[ap] })
 	slices.SortFunc(out, func(a, b netip.AddrPort) int { return a.Compare(b) })
 	return slices.Compact(out)
 }

@@ -520,3 +520,32 @@ func TestSyncBatchMapFull(t *testing.T) {
 		}
 	}
 }
+
+// A UDP backend removed from one service but kept by another is not
+// reported for socket destruction: the sockets are matched by backend
+// address, and the other service's clients must keep theirs.
+func TestRemovedUDPBackendsSkipsSharedOnes(t *testing.T) {
+	e, _ := fakeEngine()
+	udp := func(name, clusterIP string, eps ...int) model.Service {
+		s := svcNamed(name, clusterIP, eps...)
+		s.Ports = []model.Port{{Name: "http", Protocol: model.UDP, Port: 53}}
+		return s
+	}
+	ctx := context.Background()
+	if err := e.sync(ctx, []model.Service{udp("a", "10.96.0.1", 1, 2), udp("b", "10.96.0.2", 2)}, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := upsert(e, udp("a", "10.96.0.1", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.takeRemovedUDP(); len(got) != 0 {
+		t.Fatalf("removed %v, want none: service b still uses the backend", got)
+	}
+	if err := e.sync(ctx, nil, []types.NamespacedName{{Namespace: "ns", Name: "b"}}, false); err != nil {
+		t.Fatal(err)
+	}
+	want := netip.AddrPortFrom(netip.MustParseAddr("10.244.0.3"), 8080)
+	if got := e.takeRemovedUDP(); len(got) != 1 || got[0] != want {
+		t.Fatalf("removed %v, want [%v]", got, want)
+	}
+}
