@@ -391,8 +391,8 @@ func TestEndToEnd(t *testing.T) {
 			})
 			t.Run("externalTrafficPolicy Local keeps the client address", func(t *testing.T) {
 				// A load balancer's health check node port comes with type
-				// LoadBalancer. skiff's apiserver does not allocate it yet:
-				// the test picks it, as a user may.
+				// LoadBalancer; the test picks it, as a user may (the
+				// apiserver allocates one otherwise).
 				svc := webService()
 				svc.Name = "local"
 				svc.Spec.Type = corev1.ServiceTypeLoadBalancer
