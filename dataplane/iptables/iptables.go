@@ -192,14 +192,19 @@ func (p *Proxier) sync(ctx context.Context) error {
 		svcs = append(svcs, s)
 	}
 	sort.Slice(svcs, func(i, j int) bool { return svcs[i].Name.String() < svcs[j].Name.String() })
-	rules := Render(svcs, p.cfg.ClusterCIDRs, existing)
-	if p.iptables == "iptables-nft" {
-		rules = fetchWholeTable(rules)
-	}
-	if _, err := p.output(ctx, rules, p.iptables+"-restore", "-w", "--noflush"); err != nil {
+	if err := p.restore(ctx, Render(svcs, p.cfg.ClusterCIDRs, existing)); err != nil {
 		return fmt.Errorf("iptables-restore: %w", err)
 	}
 	return nil
+}
+
+// restore feeds rules to iptables-restore --noflush.
+func (p *Proxier) restore(ctx context.Context, rules []byte) error {
+	if p.iptables == "iptables-nft" {
+		rules = fetchWholeTable(rules)
+	}
+	_, err := p.output(ctx, rules, p.iptables+"-restore", "-w", "--noflush")
+	return err
 }
 
 // fetchWholeTable makes iptables-nft-restore --noflush read the nat table
@@ -448,11 +453,7 @@ func Cleanup(netnsPath, backend string) error {
 		fmt.Fprintf(&in, ":%s - [0:0]\n-X %s\n", c, c)
 	}
 	in.WriteString("COMMIT\n")
-	rules := in.Bytes()
-	if p.iptables == "iptables-nft" {
-		rules = fetchWholeTable(rules)
-	}
-	if _, err := p.output(context.Background(), rules, p.iptables+"-restore", "-w", "--noflush"); err != nil {
+	if err := p.restore(context.Background(), in.Bytes()); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -286,16 +286,15 @@ func (p *Proxy) next(ctx context.Context, limit *rate.Limiter) bool {
 			items[i] = item{key: key}
 		case err != nil:
 			items[i] = item{key: key, err: err}
-			continue
 		default:
 			items[i] = p.read(key, svc)
 		}
-		if items[i].err != nil {
-			continue
-		}
-		if items[i].carried {
+		switch {
+		case items[i].err != nil:
+			// Not asked of the Programmer; finish queues it again.
+		case items[i].carried:
 			upsert = append(upsert, items[i].model)
-		} else {
+		default:
 			remove = append(remove, key)
 		}
 	}
