@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"skiff.dev/skiff/bench/report"
@@ -62,4 +63,31 @@ func BuildSkiff(ctx context.Context, dir string) (string, error) {
 		return "", fmt.Errorf("go build ./cmd/skiff: %w\n%s", err, out)
 	}
 	return bin, nil
+}
+
+// IntList is a comma-separated list of positive integers as a flag.
+type IntList []int
+
+// String prints the list as it is given on the command line.
+func (l *IntList) String() string {
+	s := make([]string, len(*l))
+	for i, n := range *l {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
+}
+
+// Set parses a comma-separated list, refusing what is not a positive
+// integer.
+func (l *IntList) Set(v string) error {
+	var out []int
+	for f := range strings.SplitSeq(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return fmt.Errorf("%q is not a positive integer", f)
+		}
+		out = append(out, n)
+	}
+	*l = out
+	return nil
 }

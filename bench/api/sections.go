@@ -93,23 +93,15 @@ func groups(cells []Cell) []*group {
 		g.dropped += c.Dropped
 	}
 	for _, g := range out {
-		g.rateSpread = spreadOf(g.cells, func(c Cell) float64 { return c.Rate })
-		g.p50 = spreadOf(g.cells, func(c Cell) float64 { return ms(c.Latency.P50) })
-		g.p99 = spreadOf(g.cells, func(c Cell) float64 { return ms(c.Latency.P99) })
-		g.p999 = spreadOf(g.cells, func(c Cell) float64 { return ms(c.Latency.P999) })
-		g.maxLat = spreadOf(g.cells, func(c Cell) float64 { return ms(c.Latency.Max) })
-		g.serverCPU = spreadOf(g.cells, func(c Cell) float64 { return c.ServerCPU })
-		g.loadgenCPU = spreadOf(g.cells, func(c Cell) float64 { return c.LoadgenCPU })
+		g.rateSpread = stats.SpreadBy(g.cells, func(c Cell) float64 { return c.Rate })
+		g.p50 = stats.SpreadBy(g.cells, func(c Cell) float64 { return ms(c.Latency.P50) })
+		g.p99 = stats.SpreadBy(g.cells, func(c Cell) float64 { return ms(c.Latency.P99) })
+		g.p999 = stats.SpreadBy(g.cells, func(c Cell) float64 { return ms(c.Latency.P999) })
+		g.maxLat = stats.SpreadBy(g.cells, func(c Cell) float64 { return ms(c.Latency.Max) })
+		g.serverCPU = stats.SpreadBy(g.cells, func(c Cell) float64 { return c.ServerCPU })
+		g.loadgenCPU = stats.SpreadBy(g.cells, func(c Cell) float64 { return c.LoadgenCPU })
 	}
 	return out
-}
-
-func spreadOf[T any](xs []T, f func(T) float64) stats.Spread {
-	v := make([]float64, len(xs))
-	for i, x := range xs {
-		v[i] = f(x)
-	}
-	return stats.SpreadOf(v)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -135,17 +127,6 @@ func find(gs []*group, kind, conn string, clients, rate int) *group {
 		}
 	}
 	return nil
-}
-
-// num prints a spread as "median (min–max)".
-func num(s stats.Spread) string {
-	if len(s.Rounds) == 0 {
-		return "–"
-	}
-	if len(s.Rounds) == 1 {
-		return report.FormatNumber(s.Median)
-	}
-	return fmt.Sprintf("%s (%s–%s)", report.FormatNumber(s.Median), report.FormatNumber(s.Min), report.FormatNumber(s.Max))
 }
 
 func ratio(s stats.Spread) string {
@@ -201,7 +182,7 @@ func targetsSection(res *Results, closed, open []*group) report.Section {
 	if g := find(open, "API create", "shared", 0, res.Options.Rate); g != nil {
 		t.Rows = append(t.Rows, []string{
 			fmt.Sprintf("mutating p99 <= %v at %d writes/s (API creates, open loop)", targetMutatingP99, res.Options.Rate),
-			fmt.Sprintf("p99 %s ms, p50 %s ms", num(g.p99), num(g.p50)),
+			fmt.Sprintf("p99 %s ms, p50 %s ms", report.FormatSpread(g.p99), report.FormatSpread(g.p50)),
 			fmt.Sprintf("%.2f of the limit (%s)", g.p99.Median/ms(targetMutatingP99), verdict(g.p99.Median <= ms(targetMutatingP99))),
 		})
 	}
@@ -225,7 +206,7 @@ func targetsSection(res *Results, closed, open []*group) report.Section {
 			brief = briefEtcdPuts100
 			extra = fmt.Sprintf("; p99 %s ms vs %s ms", report.FormatNumber(g.p99.Median), report.FormatNumber(ms(briefEtcdPutsP99100)))
 		}
-		ref.Rows = append(ref.Rows, []string{plural(n, "client"), num(g.rateSpread) + " puts/s", report.FormatNumber(brief) + " puts/s",
+		ref.Rows = append(ref.Rows, []string{plural(n, "client"), report.FormatSpread(g.rateSpread) + " puts/s", report.FormatNumber(brief) + " puts/s",
 			fmt.Sprintf("%.2fx%s", g.rateSpread.Median/brief, extra)})
 	}
 	return report.Section{
@@ -262,7 +243,7 @@ func throughputSection(res *Results, closed []*group) report.Section {
 		if ref := find(closed, "etcd put", "", g.clients, 0); ref != nil && g.kind != "etcd put" {
 			vs = ratio(ratioTo(g, ref))
 		}
-		t.Rows = append(t.Rows, []string{g.label(), strconv.Itoa(g.clients), num(g.rateSpread), vs, num(g.p50), num(g.p99),
+		t.Rows = append(t.Rows, []string{g.label(), strconv.Itoa(g.clients), report.FormatSpread(g.rateSpread), vs, report.FormatSpread(g.p50), report.FormatSpread(g.p99),
 			strconv.Itoa(g.errors), fmt.Sprintf("%.2f", g.serverCPU.Median), fmt.Sprintf("%.2f", g.loadgenCPU.Median)})
 	}
 	t.Notes = []string{
@@ -324,7 +305,7 @@ func chart(res *Results, closed []*group, title, ylabel string, f func(*group) s
 func openLoopSection(res *Results, open []*group) report.Section {
 	t := report.Table{Header: []string{"operation", "requested /s", "completed /s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "errors", "not sent", "server CPU"}}
 	for _, g := range open {
-		t.Rows = append(t.Rows, []string{g.label(), strconv.Itoa(g.rate), num(g.rateSpread), num(g.p50), num(g.p99), num(g.p999), num(g.maxLat),
+		t.Rows = append(t.Rows, []string{g.label(), strconv.Itoa(g.rate), report.FormatSpread(g.rateSpread), report.FormatSpread(g.p50), report.FormatSpread(g.p99), report.FormatSpread(g.p999), report.FormatSpread(g.maxLat),
 			strconv.Itoa(g.errors), strconv.Itoa(g.dropped), fmt.Sprintf("%.2f", g.serverCPU.Median)})
 	}
 	return report.Section{
@@ -358,14 +339,14 @@ func fanoutSection(res *Results) report.Section {
 		}
 		t.Rows = append(t.Rows, []string{conn, strconv.Itoa(all[0].Watchers), strconv.Itoa(all[0].Objects),
 			fmt.Sprintf("%d of %d", len(ok), len(all)),
-			num(spreadOf(ok, func(f Fanout) float64 { return f.EventsPerSec })),
-			num(spreadOf(ok, func(f Fanout) float64 { return f.WriterRate })),
-			num(spreadOf(ok, func(f Fanout) float64 { return ms(f.Lag.P50) })),
-			num(spreadOf(ok, func(f Fanout) float64 { return ms(f.Lag.P99) })),
-			num(spreadOf(ok, func(f Fanout) float64 { return ms(f.Lag.Max) })),
+			report.FormatSpread(stats.SpreadBy(ok, func(f Fanout) float64 { return f.EventsPerSec })),
+			report.FormatSpread(stats.SpreadBy(ok, func(f Fanout) float64 { return f.WriterRate })),
+			report.FormatSpread(stats.SpreadBy(ok, func(f Fanout) float64 { return ms(f.Lag.P50) })),
+			report.FormatSpread(stats.SpreadBy(ok, func(f Fanout) float64 { return ms(f.Lag.P99) })),
+			report.FormatSpread(stats.SpreadBy(ok, func(f Fanout) float64 { return ms(f.Lag.Max) })),
 			strconv.Itoa(missing), strconv.Itoa(dups), strconv.Itoa(errs),
-			cores(spreadOf(ok, func(f Fanout) float64 { return f.ServerCPU })),
-			cores(spreadOf(ok, func(f Fanout) float64 { return f.LoadgenCPU }))})
+			cores(stats.SpreadBy(ok, func(f Fanout) float64 { return f.ServerCPU })),
+			cores(stats.SpreadBy(ok, func(f Fanout) float64 { return f.LoadgenCPU }))})
 	}
 	t.Notes = []string{"Rates, lags and CPU are over the complete rounds only: those in which every watcher received every event exactly once."}
 	return report.Section{

@@ -10,8 +10,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"skiff.dev/skiff/bench"
 	"skiff.dev/skiff/bench/report"
@@ -36,7 +34,7 @@ func (s *Suite) Title() string { return "API server" }
 func (s *Suite) RegisterFlags(fs *flag.FlagSet) {
 	o := &s.opts
 	fs.IntVar(&o.Rounds, "api.rounds", o.Rounds, "rounds of every API measurement")
-	fs.Var((*intList)(&o.Clients), "api.clients", "comma-separated numbers of concurrent API clients")
+	fs.Var((*bench.IntList)(&o.Clients), "api.clients", "comma-separated numbers of concurrent API clients")
 	fs.DurationVar(&o.Warmup, "api.warmup", o.Warmup, "unmeasured start of each closed-loop phase")
 	fs.DurationVar(&o.Duration, "api.duration", o.Duration, "measured length of each closed-loop phase")
 	fs.BoolVar(&o.PerClient, "api.per-client", o.PerClient, "also measure creates and gets with a connection per client")
@@ -89,29 +87,5 @@ func (o Options) validate() error {
 	case o.maxClients() > 999:
 		return fmt.Errorf("api: at most 999 clients")
 	}
-	return nil
-}
-
-// intList is a comma-separated list of positive integers as a flag.
-type intList []int
-
-func (l *intList) String() string {
-	s := make([]string, len(*l))
-	for i, n := range *l {
-		s[i] = strconv.Itoa(n)
-	}
-	return strings.Join(s, ",")
-}
-
-func (l *intList) Set(v string) error {
-	var out []int
-	for f := range strings.SplitSeq(v, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			return fmt.Errorf("%q is not a positive integer", f)
-		}
-		out = append(out, n)
-	}
-	*l = out
 	return nil
 }

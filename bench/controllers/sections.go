@@ -25,36 +25,13 @@ const (
 func sections(res *Results) []report.Section {
 	out := []report.Section{resultsSection(res), rolloverSection(res), churnSection(res), contextSection(res), methodSection(res)}
 	if len(res.Errors) > 0 {
-		t := report.Table{Header: []string{"error"}}
-		for _, e := range res.Errors {
-			t.Rows = append(t.Rows, []string{e})
-		}
-		out = append(out, report.Section{Title: "Errors", Tables: []report.Table{t}})
+		out = append(out, report.ErrorsSection(res.Errors))
 	}
 	return out
 }
 
-func spreadOf[T any](xs []T, f func(T) float64) stats.Spread {
-	v := make([]float64, len(xs))
-	for i, x := range xs {
-		v[i] = f(x)
-	}
-	return stats.SpreadOf(v)
-}
-
 func ms(d time.Duration) float64  { return float64(d) / float64(time.Millisecond) }
 func sec(d time.Duration) float64 { return d.Seconds() }
-
-// num prints a spread as "median (min–max)".
-func num(s stats.Spread) string {
-	switch len(s.Rounds) {
-	case 0:
-		return "–"
-	case 1:
-		return report.FormatNumber(s.Median)
-	}
-	return fmt.Sprintf("%s (%s–%s)", report.FormatNumber(s.Median), report.FormatNumber(s.Min), report.FormatNumber(s.Max))
-}
 
 // queueSpreads is one work queue over the rounds it did work in.
 type queueSpreads struct {
@@ -83,12 +60,12 @@ func queueTable(rounds []map[string]Queue) []queueSpreads {
 		}
 		out = append(out, queueSpreads{
 			name: n, rounds: len(qs),
-			syncs:   spreadOf(qs, func(q Queue) float64 { return float64(q.Latency.Count) }),
-			p50:     spreadOf(qs, func(q Queue) float64 { return ms(q.Latency.P50) }),
-			p99:     spreadOf(qs, func(q Queue) float64 { return ms(q.Latency.P99) }),
-			max:     spreadOf(qs, func(q Queue) float64 { return ms(q.Latency.Max) }),
-			workP50: spreadOf(qs, func(q Queue) float64 { return ms(q.Work.P50) }),
-			workP99: spreadOf(qs, func(q Queue) float64 { return ms(q.Work.P99) }),
+			syncs:   stats.SpreadBy(qs, func(q Queue) float64 { return float64(q.Latency.Count) }),
+			p50:     stats.SpreadBy(qs, func(q Queue) float64 { return ms(q.Latency.P50) }),
+			p99:     stats.SpreadBy(qs, func(q Queue) float64 { return ms(q.Latency.P99) }),
+			max:     stats.SpreadBy(qs, func(q Queue) float64 { return ms(q.Latency.Max) }),
+			workP50: stats.SpreadBy(qs, func(q Queue) float64 { return ms(q.Work.P50) }),
+			workP99: stats.SpreadBy(qs, func(q Queue) float64 { return ms(q.Work.P99) }),
 		})
 	}
 	return out
@@ -110,7 +87,7 @@ func queueRows(qs []queueSpreads, rounds int) report.Table {
 		if q.rounds < rounds {
 			name += fmt.Sprintf(" (busy in %d of %d rounds)", q.rounds, rounds)
 		}
-		t.Rows = append(t.Rows, []string{name, num(q.syncs), num(q.p50), num(q.p99), num(q.max), num(q.workP50), num(q.workP99)})
+		t.Rows = append(t.Rows, []string{name, report.FormatSpread(q.syncs), report.FormatSpread(q.p50), report.FormatSpread(q.p99), report.FormatSpread(q.max), report.FormatSpread(q.workP50), report.FormatSpread(q.workP99)})
 	}
 	t.Notes = []string{"Queue latency: from a key's add (after any deliberate delay) until a worker takes it; sync: a worker's work on one key. " +
 		"Percentiles are over every sample of a round; each cell is the median over rounds with the range in parentheses."}
@@ -150,20 +127,20 @@ func churnQueues(res *Results) []queueSpreads {
 func resultsSection(res *Results) report.Section {
 	o := res.Options
 	t := report.Table{Header: []string{"measurement", fmt.Sprintf("median (min–max) of %d rounds", o.Rounds)}}
-	out := spreadOf(res.Rollovers, func(r Rollover) float64 { return sec(r.RolledOut) })
-	over := spreadOf(res.Rollovers, func(r Rollover) float64 { return sec(r.RolledOver) })
+	out := stats.SpreadBy(res.Rollovers, func(r Rollover) float64 { return sec(r.RolledOut) })
+	over := stats.SpreadBy(res.Rollovers, func(r Rollover) float64 { return sec(r.RolledOver) })
 	t.Rows = append(t.Rows,
-		[]string{fmt.Sprintf("%d-replica Deployment on %d simulated nodes: template change → rolled over", o.Replicas, o.Nodes), num(over) + " s"},
-		[]string{"the same Deployment: create → rolled out", num(out) + " s"},
+		[]string{fmt.Sprintf("%d-replica Deployment on %d simulated nodes: template change → rolled over", o.Replicas, o.Nodes), report.FormatSpread(over) + " s"},
+		[]string{"the same Deployment: create → rolled out", report.FormatSpread(out) + " s"},
 	)
 	cq := churnQueues(res)
 	for _, n := range []string{queueEndpoints, queueEndpointSlice, queueReplicaSet, queueDeployment} {
 		if q := findQueue(cq, n); q != nil {
-			t.Rows = append(t.Rows, []string{fmt.Sprintf("work-queue latency p99 while %s pods churn: %s", report.FormatNumber(float64(o.churnPods())), n), num(q.p99) + " ms"})
+			t.Rows = append(t.Rows, []string{fmt.Sprintf("work-queue latency p99 while %s pods churn: %s", report.FormatNumber(float64(o.churnPods())), n), report.FormatSpread(q.p99) + " ms"})
 		}
 	}
 	if len(res.Churn) > 0 {
-		t.Rows = append(t.Rows, []string{"pod readiness changes written during the churn", num(spreadOf(res.Churn, ChurnRound.UpdatesPerSec)) + " /s"})
+		t.Rows = append(t.Rows, []string{"pod readiness changes written during the churn", report.FormatSpread(stats.SpreadBy(res.Churn, ChurnRound.UpdatesPerSec)) + " /s"})
 	}
 	return report.Section{
 		Title: "Results",
@@ -185,7 +162,7 @@ func rolloverSection(res *Results) report.Section {
 		{"create → rolled out", func(r Rollover) float64 { return sec(r.RolledOut) }},
 		{"template change → rolled over", func(r Rollover) float64 { return sec(r.RolledOver) }},
 	} {
-		s := spreadOf(res.Rollovers, p.f)
+		s := stats.SpreadBy(res.Rollovers, p.f)
 		rounds := ""
 		for i, v := range s.Rounds {
 			if i > 0 {
@@ -200,8 +177,8 @@ func rolloverSection(res *Results) report.Section {
 	qt.Caption = "The controllers' work queues from the Deployment's creation to the end of its rollover:"
 	chart := report.BarChart{Title: fmt.Sprintf("%d-replica Deployment (median; whiskers: min–max)", o.Replicas), YLabel: "seconds",
 		Groups: []string{"create → rolled out", "template change → rolled over"}}
-	s1 := spreadOf(res.Rollovers, func(r Rollover) float64 { return sec(r.RolledOut) })
-	s2 := spreadOf(res.Rollovers, func(r Rollover) float64 { return sec(r.RolledOver) })
+	s1 := stats.SpreadBy(res.Rollovers, func(r Rollover) float64 { return sec(r.RolledOut) })
+	s2 := stats.SpreadBy(res.Rollovers, func(r Rollover) float64 { return sec(r.RolledOver) })
 	chart.Series = []report.BarSeries{{Name: "skiff", Values: []float64{nanIfEmpty(s1), nanIfEmpty(s2)},
 		Low: []float64{s1.Min, s2.Min}, High: []float64{s1.Max, s2.Max}}}
 	return report.Section{
@@ -211,7 +188,7 @@ func rolloverSection(res *Results) report.Section {
 			"new ReplicaSet has all %d replicas available and no old pod is left. Simulated pods start as soon as they are bound and stop as "+
 			"soon as they are deleted, so the times are the control plane's: the Deployment and ReplicaSet controllers, the scheduler and "+
 			"the API server, with the simulated kubelets' status writes. The benchmark polls the Deployment every 20 ms. %s",
-			o.Replicas, o.Replicas, idleText(spreadOf(res.Rollovers, func(r Rollover) float64 { return sec(r.Idle) }))),
+			o.Replicas, o.Replicas, idleText(stats.SpreadBy(res.Rollovers, func(r Rollover) float64 { return sec(r.Idle) }))),
 		Tables:  []report.Table{t, qt},
 		Figures: []report.Figure{{Name: "rollover", Caption: "Rollout and rollover times", SVG: chart.SVG()}},
 	}
@@ -224,7 +201,7 @@ func idleText(s stats.Spread) string {
 		return ""
 	}
 	return fmt.Sprintf("Before each round, the benchmark waited until no controller queue had held a key for %v: %s s (median, min–max), "+
-		"so that no round measures work left by what came before it.", idleFor, num(s))
+		"so that no round measures work left by what came before it.", idleFor, report.FormatSpread(s))
 }
 
 func nanIfEmpty(s stats.Spread) float64 {
@@ -254,7 +231,7 @@ func churnSection(res *Results) report.Section {
 			func(r ChurnRound) float64 { return sec(r.Ready.Written) },
 			func(r ChurnRound) float64 { return sec(r.Ready.Converged) }},
 	} {
-		ft.Rows = append(ft.Rows, []string{f.what, num(spreadOf(res.Churn, f.get)), num(spreadOf(res.Churn, f.done)), num(spreadOf(res.Churn, f.conv))})
+		ft.Rows = append(ft.Rows, []string{f.what, report.FormatSpread(stats.SpreadBy(res.Churn, f.get)), report.FormatSpread(stats.SpreadBy(res.Churn, f.done)), report.FormatSpread(stats.SpreadBy(res.Churn, f.conv))})
 	}
 	ft.Notes = []string{"\"Endpoints converged\" runs from the first readiness write until every EndpointSlice and every Endpoints object shows " +
 		"the new readiness of every pod (seen through a watch)."}
@@ -267,7 +244,7 @@ func churnSection(res *Results) report.Section {
 			"and EndpointSlice controllers rewrite their objects, the ReplicaSet controller counts ready replicas, the Deployment controller "+
 			"its available ones. The queue figures cover the whole round. %s",
 			o.Services, o.PodsPerService, report.FormatNumber(float64(o.churnPods())), o.Nodes, res.ChurnSetup.Round(100*time.Millisecond), o.Writers, o.Settle,
-			idleText(spreadOf(res.Churn, func(r ChurnRound) float64 { return sec(r.Idle) }))),
+			idleText(stats.SpreadBy(res.Churn, func(r ChurnRound) float64 { return sec(r.Idle) }))),
 		Tables: []report.Table{qt, ft},
 		Figures: []report.Figure{{Name: "churn-queue-latency", Caption: "Work-queue latency by controller while pods churn (log scale)",
 			SVG: latencyChart("Work-queue latency during the churn (median of rounds; whiskers: min–max)", qs).SVG()}},

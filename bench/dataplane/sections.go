@@ -156,17 +156,6 @@ func programS(c cellResult) float64 { return c.Program.Seconds() }
 func restoreS(c cellResult) float64 { return c.Restore.Seconds() }
 func changeS(c cellResult) float64  { return c.Change.Seconds() }
 
-// num prints a spread as "median (min–max)".
-func num(s stats.Spread) string {
-	switch len(s.Rounds) {
-	case 0:
-		return "–"
-	case 1:
-		return report.FormatNumber(s.Median)
-	}
-	return fmt.Sprintf("%s (%s–%s)", report.FormatNumber(s.Median), report.FormatNumber(s.Min), report.FormatNumber(s.Max))
-}
-
 func times(s stats.Spread) string {
 	switch len(s.Rounds) {
 	case 0:
@@ -286,7 +275,7 @@ func targetsSection(res *Results, gs groups) report.Section {
 		for _, m := range rates {
 			r := ebpf.vsDirect(m.f)
 			add(fmt.Sprintf("ClusterIP via eBPF, %s x %d endpoints: %s >= %.2fx the no-service path", atSize(big), res.Options.Endpoints, m.name, targetVsLimit),
-				fmt.Sprintf("%s vs %s = %s", num(ebpf.spread(service(m.f))), num(ebpf.spread(direct(m.f))), times(r)),
+				fmt.Sprintf("%s vs %s = %s", report.FormatSpread(ebpf.spread(service(m.f))), report.FormatSpread(ebpf.spread(direct(m.f))), times(r)),
 				verdict(r.Median >= targetVsLimit))
 		}
 		if c, ok := hookCost(ebpf, "connect4", true); ok {
@@ -305,7 +294,7 @@ func targetsSection(res *Results, gs groups) report.Section {
 		}
 		r := ratio(ebpf, ipt, newRate)
 		add(fmt.Sprintf("eBPF vs %s, new connections/s at %s: >= %.1fx", ref.mode, atSize(big), ref.target),
-			fmt.Sprintf("%s vs %s = %s", num(ebpf.spread(service(newRate))), num(ipt.spread(service(newRate))), times(r)),
+			fmt.Sprintf("%s vs %s = %s", report.FormatSpread(ebpf.spread(service(newRate))), report.FormatSpread(ipt.spread(service(newRate))), times(r)),
 			verdict(r.Median >= ref.target))
 	}
 	for _, n := range res.Options.NodePortSizes {
@@ -316,7 +305,7 @@ func targetsSection(res *Results, gs groups) report.Section {
 		for _, m := range rates {
 			r := np.vsDirect(m.f)
 			add(fmt.Sprintf("NodePort via eBPF, %s: %s >= %.1fx the client reaching the backend directly", plural(n, "service"), m.name, targetNodePort),
-				fmt.Sprintf("%s vs %s = %s", num(np.spread(service(m.f))), num(np.spread(direct(m.f))), times(r)),
+				fmt.Sprintf("%s vs %s = %s", report.FormatSpread(np.spread(service(m.f))), report.FormatSpread(np.spread(direct(m.f))), times(r)),
 				verdict(r.Median >= targetNodePort))
 		}
 	}
@@ -377,7 +366,7 @@ func throughputSection(res *Results, gs groups, scenario string) *report.Section
 	if len(groups) == 0 {
 		return nil
 	}
-	latency := func(p50, p99 stats.Spread) string { return num(p50) + " / " + num(p99) }
+	latency := func(p50, p99 stats.Spread) string { return report.FormatSpread(p50) + " / " + report.FormatSpread(p99) }
 	cells := 0
 	for _, g := range groups {
 		cells += len(g.cells)
@@ -389,8 +378,8 @@ func throughputSection(res *Results, gs groups, scenario string) *report.Section
 		}
 	}
 	rows = append(rows, []string{modeLabel(scenario, modeDirect), "–",
-		num(gs.directOf(scenario, 0, newRate)), "1", latency(gs.directOf(scenario, 0, newP50), gs.directOf(scenario, 0, newP99)),
-		num(gs.directOf(scenario, 0, keepRate)), "1", latency(gs.directOf(scenario, 0, keepP50), gs.directOf(scenario, 0, keepP99)),
+		report.FormatSpread(gs.directOf(scenario, 0, newRate)), "1", latency(gs.directOf(scenario, 0, newP50), gs.directOf(scenario, 0, newP99)),
+		report.FormatSpread(gs.directOf(scenario, 0, keepRate)), "1", latency(gs.directOf(scenario, 0, keepP50), gs.directOf(scenario, 0, keepP99)),
 		strconv.FormatInt(directErrs, 10), fmt.Sprintf("%d (every cell)", cells)})
 	for _, g := range groups {
 		var errs int64
@@ -399,8 +388,8 @@ func throughputSection(res *Results, gs groups, scenario string) *report.Section
 		}
 		rows = append(rows, []string{
 			modeLabel(scenario, g.mode), servicesLabel(g.services),
-			num(g.spread(service(newRate))), times(g.vsDirect(newRate)), latency(g.spread(service(newP50)), g.spread(service(newP99))),
-			num(g.spread(service(keepRate))), times(g.vsDirect(keepRate)), latency(g.spread(service(keepP50)), g.spread(service(keepP99))),
+			report.FormatSpread(g.spread(service(newRate))), times(g.vsDirect(newRate)), latency(g.spread(service(newP50)), g.spread(service(newP99))),
+			report.FormatSpread(g.spread(service(keepRate))), times(g.vsDirect(keepRate)), latency(g.spread(service(keepP50)), g.spread(service(keepP99))),
 			strconv.FormatInt(errs, 10), fmt.Sprintf("%d of %d", len(g.cells), len(g.cells)+g.failed),
 		})
 	}

@@ -61,15 +61,15 @@ func cells(runs []Run) []*cell {
 		c.runs = append(c.runs, r)
 	}
 	for _, c := range out {
-		c.rate = spreadOf(c.runs, func(r Run) float64 { return r.PodsPerSec })
-		c.steady = spreadOf(c.runs, func(r Run) float64 { return r.SteadyPodsPerSec })
-		c.p50 = spreadOf(c.runs, func(r Run) float64 { return ms(r.Latency.P50) })
-		c.p99 = spreadOf(c.runs, func(r Run) float64 { return ms(r.Latency.P99) })
-		c.first = spreadOf(c.runs, func(r Run) float64 { return ms(r.FirstBind) })
-		c.sync = spreadOf(c.runs, func(r Run) float64 { return ms(r.Sync) })
-		c.bind50 = spreadOf(c.runs, func(r Run) float64 { return ms(r.BindLatency.P50) })
-		c.bind99 = spreadOf(c.runs, func(r Run) float64 { return ms(r.BindLatency.P99) })
-		c.cpu = spreadOf(c.runs, func(r Run) float64 { return ms(r.CPUPerPod) })
+		c.rate = stats.SpreadBy(c.runs, func(r Run) float64 { return r.PodsPerSec })
+		c.steady = stats.SpreadBy(c.runs, func(r Run) float64 { return r.SteadyPodsPerSec })
+		c.p50 = stats.SpreadBy(c.runs, func(r Run) float64 { return ms(r.Latency.P50) })
+		c.p99 = stats.SpreadBy(c.runs, func(r Run) float64 { return ms(r.Latency.P99) })
+		c.first = stats.SpreadBy(c.runs, func(r Run) float64 { return ms(r.FirstBind) })
+		c.sync = stats.SpreadBy(c.runs, func(r Run) float64 { return ms(r.Sync) })
+		c.bind50 = stats.SpreadBy(c.runs, func(r Run) float64 { return ms(r.BindLatency.P50) })
+		c.bind99 = stats.SpreadBy(c.runs, func(r Run) float64 { return ms(r.BindLatency.P99) })
+		c.cpu = stats.SpreadBy(c.runs, func(r Run) float64 { return ms(r.CPUPerPod) })
 	}
 	return out
 }
@@ -83,26 +83,7 @@ func find(cs []*cell, mode string, nodes int) *cell {
 	return nil
 }
 
-func spreadOf(runs []Run, f func(Run) float64) stats.Spread {
-	v := make([]float64, len(runs))
-	for i, r := range runs {
-		v[i] = f(r)
-	}
-	return stats.SpreadOf(v)
-}
-
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// num prints a spread as "median (min–max)".
-func num(s stats.Spread) string {
-	switch len(s.Rounds) {
-	case 0:
-		return "–"
-	case 1:
-		return report.FormatNumber(s.Median)
-	}
-	return fmt.Sprintf("%s (%s–%s)", report.FormatNumber(s.Median), report.FormatNumber(s.Min), report.FormatNumber(s.Max))
-}
 
 func verdict(ok bool) string {
 	if ok {
@@ -116,11 +97,7 @@ func sections(res *Results) []report.Section {
 	cs := cells(res.Runs)
 	out := []report.Section{targetsSection(res, cs), tableSection(res, cs), setupSection(res)}
 	if len(res.Errors) > 0 {
-		t := report.Table{Header: []string{"error"}}
-		for _, e := range res.Errors {
-			t.Rows = append(t.Rows, []string{e})
-		}
-		out = append(out, report.Section{Title: "Errors", Tables: []report.Table{t}})
+		out = append(out, report.ErrorsSection(res.Errors))
 	}
 	return out
 }
@@ -141,7 +118,7 @@ func targetsSection(res *Results, cs []*cell) report.Section {
 		}
 		t.Rows = append(t.Rows, []string{
 			fmt.Sprintf("%s, %s nodes, %s pods: >= %s pods/s", x.mode, report.FormatNumber(float64(size)), report.FormatNumber(float64(res.Options.Pods)), report.FormatNumber(x.target)),
-			fmt.Sprintf("%s pods/s; p50 %s ms, p99 %s ms", num(c.rate), num(c.p50), num(c.p99)),
+			fmt.Sprintf("%s pods/s; p50 %s ms, p99 %s ms", report.FormatSpread(c.rate), report.FormatSpread(c.p50), report.FormatSpread(c.p99)),
 			fmt.Sprintf("%.2f of target (%s)", c.rate.Median/x.target, verdict(c.rate.Median >= x.target)),
 		})
 	}
@@ -185,12 +162,12 @@ func tableSection(res *Results, cs []*cell) report.Section {
 			warnings += r.LogWarnings
 			lost += max(r.Terms-1, 0)
 		}
-		row := []string{c.mode, report.FormatNumber(float64(c.nodes)), num(c.rate), "–", num(c.p50), num(c.p99), "–", "–", "–", "–",
+		row := []string{c.mode, report.FormatNumber(float64(c.nodes)), report.FormatSpread(c.rate), "–", report.FormatSpread(c.p50), report.FormatSpread(c.p99), "–", "–", "–", "–",
 			fmt.Sprintf("%d/%d", placed, pods), "–"}
 		if c.mode != modePure {
-			row[3], row[6], row[7] = num(c.steady), num(c.first), num(c.sync)
-			row[8] = num(c.bind50) + " / " + num(c.bind99)
-			row[9] = num(c.cpu)
+			row[3], row[6], row[7] = report.FormatSpread(c.steady), report.FormatSpread(c.first), report.FormatSpread(c.sync)
+			row[8] = report.FormatSpread(c.bind50) + " / " + report.FormatSpread(c.bind99)
+			row[9] = report.FormatSpread(c.cpu)
 			row[11] = fmt.Sprintf("%d, %d", warnings, lost)
 		}
 		t.Rows = append(t.Rows, row)

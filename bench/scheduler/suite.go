@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -172,7 +171,7 @@ func (s *Suite) RegisterFlags(fs *flag.FlagSet) {
 	o := &s.opts
 	fs.IntVar(&o.Rounds, "scheduler.rounds", o.Rounds, "rounds of each pure pipeline measurement")
 	fs.IntVar(&o.APIRounds, "scheduler.api-rounds", o.APIRounds, "rounds of each measurement through the API")
-	fs.Var((*intList)(&o.Nodes), "scheduler.nodes", "comma-separated cluster sizes (nodes)")
+	fs.Var((*bench.IntList)(&o.Nodes), "scheduler.nodes", "comma-separated cluster sizes (nodes)")
 	fs.IntVar(&o.Pods, "scheduler.pods", o.Pods, "pods created before each round")
 	fs.StringVar(&o.PodCPU, "scheduler.pod-cpu", o.PodCPU, "CPU request of each pod (scheduler_perf's is 100m, which 10,000 pods cannot get from 100 nodes)")
 	fs.StringVar(&o.PodMemory, "scheduler.pod-memory", o.PodMemory, "memory request of each pod (scheduler_perf's is 500Mi)")
@@ -285,28 +284,4 @@ func startProfile(dir, name string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
-}
-
-// intList is a comma-separated list of positive integers as a flag.
-type intList []int
-
-func (l *intList) String() string {
-	s := make([]string, len(*l))
-	for i, n := range *l {
-		s[i] = strconv.Itoa(n)
-	}
-	return strings.Join(s, ",")
-}
-
-func (l *intList) Set(v string) error {
-	var out []int
-	for f := range strings.SplitSeq(v, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			return fmt.Errorf("%q is not a positive integer", f)
-		}
-		out = append(out, n)
-	}
-	*l = out
-	return nil
 }

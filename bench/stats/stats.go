@@ -84,3 +84,13 @@ func (s Spread) RelSpread() float64 {
 	}
 	return (s.Max - s.Min) / s.Median
 }
+
+// SpreadBy returns the spread of f over xs (one element per round, in round
+// order).
+func SpreadBy[T any](xs []T, f func(T) float64) Spread {
+	v := make([]float64, len(xs))
+	for i, x := range xs {
+		v[i] = f(x)
+	}
+	return SpreadOf(v)
+}
