@@ -159,7 +159,7 @@ func servedResources(client kubernetes.Interface, want []schema.GroupVersionReso
 // shared typed one, or a metadata-only one of its own for the kinds it
 // only counts.
 func (rq *Controller) informer(c *controllers.Context, gvr schema.GroupVersionResource) (informers.GenericInformer, error) {
-	if !countedOnly[gvr.GroupResource()] || c.Metadata == nil {
+	if !countedOnly[gvr.GroupResource()] {
 		inf, err := c.Informers.ForResource(gvr)
 		if err != nil {
 			return nil, fmt.Errorf("resourcequota: informer for %s: %w", gvr, err)
